@@ -1,0 +1,320 @@
+"""The decoding loops. Both are generators of events (see events.py) and know nothing of any UI.
+
+``speculative_decode`` drafts, verifies and commits; ``autoregressive_decode`` is plain decoding
+with the same sampling, seed handling and events, for baselines and races.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from specviz.decoding.acceptance import one_hot_draft, verify
+from specviz.decoding.backends import CausalLM
+from specviz.decoding.drafters import Drafter
+from specviz.decoding.events import (
+    Correction,
+    DraftedToken,
+    Event,
+    FinishReason,
+    Iteration,
+    RunFinished,
+    RunStarted,
+    TokenProb,
+)
+from specviz.decoding.sampling import SamplingConfig, sample, to_probs
+
+
+class TextCodec(Protocol):
+    """What the decoder needs of a tokenizer: token text for the events, and stop handling."""
+
+    def token_text(self, token_id: int) -> str: ...
+
+    def decode(self, token_ids: list[int]) -> str: ...
+
+
+class PromptTooLongError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    max_new_tokens: int = 128
+    gamma: int = 4
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    seed: int = 0
+    eos_token_ids: frozenset[int] = frozenset()
+    stop_strings: tuple[str, ...] = ()
+    context_length: int | None = None  # the target's window; None = unbounded
+    top_n: int = 5  # entries of the correction's distribution recorded per iteration
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Descriptive fields of RunStarted that the loop itself does not decide."""
+
+    target: str = "target"
+    draft: str | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    prompt: str = ""
+
+
+def _top(dist: torch.Tensor, n: int, codec: TextCodec) -> tuple[TokenProb, ...]:
+    values, ids = torch.topk(dist, min(n, dist.shape[-1]))
+    return tuple(
+        TokenProb(int(i), codec.token_text(int(i)), float(v))
+        for v, i in zip(values.tolist(), ids.tolist(), strict=True)
+        if v > 0
+    )
+
+
+def _clock(*syncs: CausalLM | Drafter) -> float:
+    for s in syncs:
+        s.synchronize()
+    return time.perf_counter()
+
+
+class _Finisher:
+    """Decides when generation stops and trims the committed tokens accordingly."""
+
+    def __init__(self, config: DecodeConfig, codec: TextCodec, prompt_len: int) -> None:
+        self.config = config
+        self.codec = codec
+        self.room = config.max_new_tokens
+        if config.context_length is not None:
+            self.room = min(self.room, config.context_length - prompt_len)
+
+    def trim(self, generated: list[int], new: list[int]) -> tuple[list[int], FinishReason | None]:
+        """Tokens of ``new`` to commit after ``generated``, and why generation ends (or None)."""
+        for j, token in enumerate(new):
+            if token in self.config.eos_token_ids:
+                return new[: j + 1], "eos"
+            if self.config.stop_strings:
+                text = self.codec.decode(generated + new[: j + 1])
+                if any(s in text for s in self.config.stop_strings):
+                    return new[: j + 1], "stop"
+        if len(generated) + len(new) >= self.room:
+            reason: FinishReason = (
+                "max_new_tokens" if self.room == self.config.max_new_tokens else "context_full"
+            )
+            return new[: self.room - len(generated)], reason
+        return new, None
+
+
+def _check_prompt(prompt_ids: list[int], config: DecodeConfig) -> None:
+    if not prompt_ids:
+        raise ValueError("the prompt is empty: give at least one token")
+    if config.context_length is not None and len(prompt_ids) >= config.context_length:
+        raise PromptTooLongError(
+            f"the prompt is {len(prompt_ids)} tokens but the target's context window is "
+            f"{config.context_length}: shorten the prompt (no room is left to generate)"
+        )
+
+
+def speculative_decode(
+    target: CausalLM,
+    drafter: Drafter,
+    prompt_ids: list[int],
+    config: DecodeConfig,
+    codec: TextCodec,
+    info: RunInfo = RunInfo(),
+) -> Iterator[Event]:
+    _check_prompt(prompt_ids, config)
+    sampling = config.sampling
+    generator = torch.Generator(device=target.device).manual_seed(config.seed)
+    finisher = _Finisher(config, codec, len(prompt_ids))
+
+    # 1. Prefill both models on the prompt; the target keeps all but the last token so that
+    #    every verify forward starts with the last committed token.
+    start = _clock(target, drafter)
+    target.reset()
+    if len(prompt_ids) > 1:
+        target.forward(torch.tensor(prompt_ids[:-1], device=target.device), keep=1)
+    drafter.prefill(prompt_ids)
+    prefill_s = _clock(target, drafter) - start
+    yield RunStarted(
+        mode="speculative",
+        target=info.target,
+        draft=info.draft,
+        drafter=drafter.name,
+        gamma=config.gamma,
+        temperature=sampling.temperature,
+        top_k=sampling.top_k,
+        top_p=sampling.top_p,
+        seed=config.seed,
+        max_new_tokens=config.max_new_tokens,
+        device=info.device,
+        dtype=info.dtype,
+        prompt=info.prompt,
+        prompt_token_ids=tuple(prompt_ids),
+        prefill_time_s=prefill_s,
+    )
+
+    context = list(prompt_ids)
+    generated: list[int] = []
+    loop_start = time.perf_counter()
+    reason: FinishReason | None = None if finisher.room > 0 else "context_full"
+    index = 0
+    while reason is None:
+        # 2. Draft. Never draft past the budget: k drafts can commit k + 1 tokens.
+        k = max(0, min(config.gamma, finisher.room - len(generated) - 1))
+        t0 = _clock(target, drafter)
+        draft = drafter.propose(context, k, generator)
+        t1 = _clock(target, drafter)
+        k = int(draft.tokens.shape[0])
+
+        # 3. Verify: one target forward over [last committed, d_1..d_k] scores k + 1 positions.
+        feed = torch.cat([torch.tensor(context[target.length :], device=target.device), draft.tokens])
+        target_logits = target.forward(feed, keep=k + 1)  # [k + 1, vocab]
+        target_probs = to_probs(target_logits, sampling)  # [k + 1, vocab]
+        result = verify(draft.tokens, draft.probs, target_probs, generator, sampling.greedy)
+        t2 = _clock(target, drafter)
+
+        # 4. Roll the target's cache back to the accepted prefix (the correction is fed next time).
+        n = result.n_accepted
+        target.truncate(len(context) + n)
+        drafter.feedback(n, k)
+
+        # 5. Commit, stopping at EOS, a stop string or the budget.
+        drafted_ids = draft.tokens.tolist()
+        committed, reason = finisher.trim(generated, [*drafted_ids[:n], result.next_token])
+        context += committed
+        generated += committed
+
+        draft_probs = (
+            draft.probs if draft.probs is not None else one_hot_draft(draft.tokens, target_probs.shape[-1])
+        )
+        overlaps = torch.minimum(target_probs[:k], draft_probs).sum(dim=-1).tolist() if k else []
+        argmaxes = target_probs[:k].argmax(dim=-1).tolist() if k else []
+        drafted = tuple(
+            DraftedToken(
+                position=i,
+                token_id=tok,
+                text=codec.token_text(tok),
+                draft_prob=result.draft_token_probs[i],
+                target_prob=result.target_token_probs[i],
+                ratio=result.ratios[i]
+                if i < len(result.ratios)
+                else (
+                    result.target_token_probs[i] / result.draft_token_probs[i]
+                    if result.draft_token_probs[i] > 0
+                    else 0.0
+                ),
+                u=result.uniforms[i] if i < len(result.uniforms) else None,
+                verdict="accepted" if i < n else ("rejected" if i == n else "discarded"),
+                target_argmax=argmaxes[i],
+                overlap=overlaps[i],
+            )
+            for i, tok in enumerate(drafted_ids)
+        )
+        correction = Correction(
+            kind=result.next_kind,
+            token_id=result.next_token,  # type: ignore[arg-type]
+            text=codec.token_text(result.next_token),
+            prob=float(result.next_dist[result.next_token]),
+            top=_top(result.next_dist, config.top_n, codec),
+        )
+        yield Iteration(
+            index=index,
+            gamma=config.gamma,
+            drafted=drafted,
+            correction=correction,
+            new_token_ids=tuple(committed),
+            new_text=codec.decode(committed),
+            draft_time_s=t1 - t0,
+            verify_time_s=t2 - t1,
+            total_tokens=len(generated),
+        )
+        index += 1
+
+    yield RunFinished(
+        reason=reason,
+        text=codec.decode(generated),
+        token_ids=tuple(generated),
+        iterations=index,
+        wall_time_s=time.perf_counter() - loop_start,
+    )
+
+
+def autoregressive_decode(
+    target: CausalLM,
+    prompt_ids: list[int],
+    config: DecodeConfig,
+    codec: TextCodec,
+    info: RunInfo = RunInfo(),
+) -> Iterator[Event]:
+    """Plain decoding: one target forward and one sample per token, same events and sampling."""
+    _check_prompt(prompt_ids, config)
+    sampling = config.sampling
+    generator = torch.Generator(device=target.device).manual_seed(config.seed)
+    finisher = _Finisher(config, codec, len(prompt_ids))
+
+    start = _clock(target)
+    target.reset()
+    if len(prompt_ids) > 1:
+        target.forward(torch.tensor(prompt_ids[:-1], device=target.device), keep=1)
+    prefill_s = _clock(target) - start
+    yield RunStarted(
+        mode="autoregressive",
+        target=info.target,
+        draft=None,
+        drafter=None,
+        gamma=0,
+        temperature=sampling.temperature,
+        top_k=sampling.top_k,
+        top_p=sampling.top_p,
+        seed=config.seed,
+        max_new_tokens=config.max_new_tokens,
+        device=info.device,
+        dtype=info.dtype,
+        prompt=info.prompt,
+        prompt_token_ids=tuple(prompt_ids),
+        prefill_time_s=prefill_s,
+    )
+
+    generated: list[int] = []
+    last = prompt_ids[-1]
+    loop_start = time.perf_counter()
+    reason: FinishReason | None = None if finisher.room > 0 else "context_full"
+    index = 0
+    while reason is None:
+        t0 = _clock(target)
+        logits = target.forward(torch.tensor([last], device=target.device), keep=1)  # [1, vocab]
+        probs = to_probs(logits, sampling)  # [1, vocab]
+        token = int(probs.argmax() if sampling.greedy else sample(probs, generator)[0])
+        t1 = _clock(target)
+        committed, reason = finisher.trim(generated, [token])
+        generated += committed
+        last = token
+        dist = probs[0]
+        yield Iteration(
+            index=index,
+            gamma=0,
+            drafted=(),
+            correction=Correction(
+                kind="plain",
+                token_id=token,
+                text=codec.token_text(token),
+                prob=float(dist[token]),
+                top=_top(dist, config.top_n, codec),
+            ),
+            new_token_ids=tuple(committed),
+            new_text=codec.decode(committed),
+            draft_time_s=0.0,
+            verify_time_s=t1 - t0,
+            total_tokens=len(generated),
+        )
+        index += 1
+
+    yield RunFinished(
+        reason=reason,
+        text=codec.decode(generated),
+        token_ids=tuple(generated),
+        iterations=index,
+        wall_time_s=time.perf_counter() - loop_start,
+    )

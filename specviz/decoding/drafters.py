@@ -1,0 +1,149 @@
+"""Drafters propose tokens for the target to verify.
+
+Contract (two methods and a hook, like transformers' CandidateGenerator):
+``prefill(context)`` warms up on the prompt, ``propose(context, k, generator)`` returns up to ``k``
+tokens with the distributions they were drawn from, ``feedback(n_accepted, n_drafted)`` tells the
+drafter how its last proposal fared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from specviz.decoding.backends import CausalLM
+from specviz.decoding.sampling import SamplingConfig, sample, to_probs
+
+
+@dataclass(frozen=True)
+class Draft:
+    tokens: torch.Tensor  # [k] int64, k may be smaller than asked (even 0)
+    probs: torch.Tensor | None  # [k, target_vocab]: what each token was drawn from; None = one-hot
+
+
+class Drafter(Protocol):
+    name: str
+
+    def prefill(self, context: list[int]) -> None: ...
+
+    def propose(self, context: list[int], k: int, generator: torch.Generator) -> Draft: ...
+
+    def feedback(self, n_accepted: int, n_drafted: int) -> None: ...
+
+    def synchronize(self) -> None: ...
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class ModelDrafter:
+    """Drafts with a smaller causal LM that shares the target's tokenizer.
+
+    Its cache mirrors ``self._tokens``. Each proposal first rolls the cache back to the longest
+    prefix it shares with the committed context (dropping rejected drafts), then catches up on
+    tokens it has not seen (the accepted last draft and the target's correction) in one forward.
+    """
+
+    name = "model"
+
+    def __init__(self, backend: CausalLM, sampling: SamplingConfig, target_vocab_size: int) -> None:
+        self.backend = backend
+        self.sampling = sampling
+        self.target_vocab_size = target_vocab_size
+        self._tokens: list[int] = []
+
+    def _target_space(self, logits: torch.Tensor) -> torch.Tensor:
+        """Draft logits ``[1, draft_vocab]`` -> probabilities ``[1, target_vocab]``.
+
+        Rows past the target's vocabulary are cut *before* softmax, so the returned distribution
+        is exactly the one the token is drawn from; missing rows get probability 0.
+        """
+        logits = logits[:, : self.target_vocab_size]
+        probs = to_probs(logits, self.sampling)
+        pad = self.target_vocab_size - probs.shape[-1]
+        return torch.nn.functional.pad(probs, (0, pad)) if pad > 0 else probs
+
+    def _catch_up(self, context: list[int]) -> torch.Tensor:
+        keep = _common_prefix(self._tokens, context)
+        keep = min(keep, len(context) - 1)  # re-feed at least one token to get fresh logits
+        self.backend.truncate(keep)
+        new = torch.tensor(context[keep:], dtype=torch.long, device=self.backend.device)
+        logits = self.backend.forward(new, keep=1)  # [1, draft_vocab]
+        self._tokens = list(context)
+        return logits
+
+    def prefill(self, context: list[int]) -> None:
+        self.backend.reset()
+        self._tokens = []
+        self._catch_up(context)
+
+    def propose(self, context: list[int], k: int, generator: torch.Generator) -> Draft:
+        if k == 0:
+            return Draft(torch.empty(0, dtype=torch.long, device=self.backend.device), None)
+        logits = self._catch_up(context)
+        tokens: list[torch.Tensor] = []
+        rows: list[torch.Tensor] = []
+        for i in range(k):
+            probs = self._target_space(logits)  # [1, target_vocab]
+            token = probs.argmax(dim=-1) if self.sampling.greedy else sample(probs, generator)  # [1]
+            tokens.append(token)
+            rows.append(probs)
+            if i < k - 1:  # the last draft is fed at the next catch-up, together with the correction
+                logits = self.backend.forward(token, keep=1)
+                self._tokens.append(int(token))
+        return Draft(torch.cat(tokens), torch.cat(rows))
+
+    def feedback(self, n_accepted: int, n_drafted: int) -> None:
+        pass
+
+    def synchronize(self) -> None:
+        self.backend.synchronize()
+
+
+class NgramDrafter:
+    """Prompt lookup: copy what followed the latest earlier occurrence of the context's tail.
+
+    Deterministic, so its draft distribution is one-hot (``probs=None``). Worked example with
+    ``max_ngram=2``: context ``[5, 6, 7, 1, 5, 6]`` ends with ``[5, 6]``, seen at position 0 and
+    followed by ``[7, 1, 5, 6]``, so ``propose(context, 3)`` drafts ``[7, 1, 5]``.
+    """
+
+    name = "ngram"
+
+    def __init__(self, max_ngram: int = 3, min_ngram: int = 1, device: torch.device | None = None) -> None:
+        if not 1 <= min_ngram <= max_ngram:
+            raise ValueError("need 1 <= min_ngram <= max_ngram")
+        self.max_ngram = max_ngram
+        self.min_ngram = min_ngram
+        self.device = device or torch.device("cpu")
+
+    def lookup(self, context: list[int], k: int) -> list[int]:
+        for n in range(min(self.max_ngram, len(context) - 1), self.min_ngram - 1, -1):
+            tail = context[-n:]
+            # Latest match first: recent text is the most likely to be repeated next.
+            for start in range(len(context) - n - 1, -1, -1):
+                if context[start : start + n] == tail:
+                    follow = context[start + n : start + n + k]
+                    if follow:
+                        return follow
+        return []
+
+    def prefill(self, context: list[int]) -> None:
+        pass
+
+    def propose(self, context: list[int], k: int, generator: torch.Generator) -> Draft:
+        tokens = self.lookup(context, k) if k > 0 else []
+        return Draft(torch.tensor(tokens, dtype=torch.long, device=self.device), None)
+
+    def feedback(self, n_accepted: int, n_drafted: int) -> None:
+        pass
+
+    def synchronize(self) -> None:
+        pass

@@ -1,0 +1,199 @@
+"""The events a decoding run emits, and their JSON-lines form.
+
+Vocabulary (used everywhere in specviz):
+
+- **drafted** token: proposed by the drafter. Each carries ``draft_prob`` (the probability the
+  drafter gave it, i.e. the distribution it was really sampled from) and ``target_prob`` (the
+  target's probability for it at the same position, after the same temperature/top-k/top-p).
+- **accepted**: kept, because ``u < min(1, target_prob / draft_prob)`` (sampling) or because it
+  equals the target's argmax (greedy).
+- **rejected**: the first drafted token that fails. Drafted tokens after it are discarded
+  (verdict ``discarded``) and are never shown as accepted.
+- **resampled**: the target's replacement for a rejected token, drawn from
+  ``norm(max(0, target_probs - draft_probs))``.
+- **bonus**: the extra token the target gives for free when every drafted token was accepted.
+- **acceptance rate** = accepted / drafted. It is *not* Leviathan's alpha
+  (``alpha = E[sum_x min(target_probs[x], draft_probs[x])]``), which is estimated separately from
+  ``DraftedToken.overlap``.
+
+A run is ``RunStarted``, then ``Iteration`` events (plain decoding emits one per token with no
+drafted tokens), then ``RunFinished``. A live run and a recorded trace are interchangeable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal, Union
+
+SCHEMA_VERSION = 1
+
+Verdict = Literal["accepted", "rejected", "discarded"]
+CorrectionKind = Literal["resampled", "bonus", "plain"]
+FinishReason = Literal["eos", "stop", "max_new_tokens", "context_full", "cancelled"]
+
+
+@dataclass(frozen=True)
+class TokenProb:
+    """One entry of a distribution shown to a human (e.g. the residual's top entries)."""
+
+    token_id: int
+    text: str
+    prob: float
+
+
+@dataclass(frozen=True)
+class DraftedToken:
+    """A token proposed by the drafter and its verification."""
+
+    position: int  # 0-based index inside this iteration's draft
+    token_id: int
+    text: str
+    draft_prob: float  # 1.0 for a deterministic drafter (n-gram): a one-hot distribution
+    target_prob: float
+    ratio: float  # target_prob / draft_prob; in greedy mode 1.0 if argmax else 0.0
+    u: float | None  # uniform draw compared with min(1, ratio); None in greedy mode or when not reached
+    verdict: Verdict
+    target_argmax: int  # what greedy decoding of the target would emit here
+    overlap: float  # sum_x min(target_probs[x], draft_probs[x]) at this position: alpha's estimator
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The token the target itself adds at the end of an iteration."""
+
+    kind: CorrectionKind  # resampled after a rejection, bonus after full acceptance, plain (no draft)
+    token_id: int
+    text: str
+    prob: float  # probability of this token in the distribution it was drawn from
+    top: tuple[TokenProb, ...]  # top entries of that distribution (residual for "resampled")
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    mode: Literal["speculative", "autoregressive"]
+    target: str
+    draft: str | None
+    drafter: str | None  # "model", "ngram" or None for plain decoding
+    gamma: int
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    seed: int
+    max_new_tokens: int
+    device: str
+    dtype: str
+    prompt: str
+    prompt_token_ids: tuple[int, ...]
+    prefill_time_s: float
+    lossy: bool = False  # True only for the deliberately lossy comparison rules
+    type: str = field(default="run_started", init=False)
+
+
+@dataclass(frozen=True)
+class Iteration:
+    index: int
+    gamma: int  # drafted tokens requested this iteration (the drafter may return fewer)
+    drafted: tuple[DraftedToken, ...]
+    correction: Correction
+    new_token_ids: tuple[int, ...]  # tokens committed by this iteration, in order
+    new_text: str
+    draft_time_s: float  # device-synchronised
+    verify_time_s: float  # device-synchronised; for plain decoding: the target step
+    total_tokens: int  # generated tokens so far, after this iteration
+    type: str = field(default="iteration", init=False)
+
+    @property
+    def n_accepted(self) -> int:
+        return sum(1 for d in self.drafted if d.verdict == "accepted")
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    reason: FinishReason
+    text: str
+    token_ids: tuple[int, ...]  # generated tokens only (no prompt)
+    iterations: int
+    wall_time_s: float  # decode loop time, prefill excluded
+    type: str = field(default="run_finished", init=False)
+
+
+Event = Union[RunStarted, Iteration, RunFinished]
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be read; the message names the file and line."""
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    data = asdict(event)
+    data["v"] = SCHEMA_VERSION
+    return data
+
+
+def _tuple(items: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(items)
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    version = data.get("v")
+    if version != SCHEMA_VERSION:
+        raise TraceError(
+            f"unsupported trace schema version {version!r} (this specviz reads {SCHEMA_VERSION})"
+        )
+    fields = {k: v for k, v in data.items() if k not in ("v", "type")}
+    kind = data.get("type")
+    if kind == "run_started":
+        fields["prompt_token_ids"] = _tuple(fields["prompt_token_ids"])
+        return RunStarted(**fields)
+    if kind == "iteration":
+        corr = dict(fields["correction"])
+        corr["top"] = _tuple(TokenProb(**t) for t in corr["top"])
+        fields["correction"] = Correction(**corr)
+        fields["drafted"] = _tuple(DraftedToken(**d) for d in fields["drafted"])
+        fields["new_token_ids"] = _tuple(fields["new_token_ids"])
+        return Iteration(**fields)
+    if kind == "run_finished":
+        fields["token_ids"] = _tuple(fields["token_ids"])
+        return RunFinished(**fields)
+    raise TraceError(f"unknown event type {kind!r}")
+
+
+def dumps(event: Event) -> str:
+    return json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(line: str) -> Event:
+    return event_from_dict(json.loads(line))
+
+
+class TraceWriter:
+    """Writes events as JSON lines, flushing each one so a Ctrl-C loses nothing already decoded."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, event: Event) -> None:
+        self._stream.write(dumps(event) + "\n")
+        self._stream.flush()
+
+
+def read_trace(path: str | Path) -> Iterator[Event]:
+    """Yield the events of a JSON-lines trace, with a clear error for a corrupt or foreign file."""
+    path = Path(path)
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise TraceError(f"cannot open trace {path}: {exc.strerror}") from exc
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield loads(line)
+            except (json.JSONDecodeError, TypeError, KeyError) as exc:
+                raise TraceError(f"{path}:{lineno}: not a specviz trace event ({exc})") from exc
+            except TraceError as exc:
+                raise TraceError(f"{path}:{lineno}: {exc}") from exc
