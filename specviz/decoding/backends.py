@@ -7,6 +7,7 @@ write position, never by re-encoding the context (``DynamicCache.crop`` for tran
 
 from __future__ import annotations
 
+import inspect
 from typing import Protocol
 
 import torch
@@ -50,6 +51,9 @@ class HFBackend:
         self.vocab_size = int(vocab_size or model.config.vocab_size)
         self._cache = DynamicCache(config=model.config)
         self._length = 0
+        # transformers 5.x renamed the forward argument ``past_key_values`` to ``cache``.
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     @property
     def length(self) -> int:
@@ -65,11 +69,10 @@ class HFBackend:
         positions = torch.arange(self._length, self._length + n, device=self.device)
         out = self.model(
             input_ids=input_ids,
-            past_key_values=self._cache,
-            use_cache=True,
-            cache_position=positions,
             position_ids=positions.view(1, n),
+            use_cache=True,
             logits_to_keep=keep,
+            **{self._cache_arg: self._cache},
         )
         self._length += n
         return out.logits[0, -keep:, : self.vocab_size]  # [keep, vocab]
@@ -78,7 +81,9 @@ class HFBackend:
         if length < 0 or length > self._length:
             raise ValueError(f"cannot truncate a cache of {self._length} tokens to {length}")
         if length < self._length:
-            self._cache.crop(length)
+            # A negative argument means "remove this many tokens" in every transformers version
+            # since 4.38; 5.x refuses the older absolute-length form.
+            self._cache.crop(length - self._length)
             self._length = length
 
     def reset(self) -> None:

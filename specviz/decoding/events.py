@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, Union
+from typing import IO, Any, Literal
 
 SCHEMA_VERSION = 1
 
@@ -120,7 +120,7 @@ class RunFinished:
     type: str = field(default="run_finished", init=False)
 
 
-Event = Union[RunStarted, Iteration, RunFinished]
+Event = RunStarted | Iteration | RunFinished
 
 
 class TraceError(ValueError):

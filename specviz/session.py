@@ -1,0 +1,158 @@
+"""Loaded models plus settings: the one place that turns CLI/UI options into event iterators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from specviz.decoding.backends import HFBackend
+from specviz.decoding.decoder import DecodeConfig, RunInfo, autoregressive_decode, speculative_decode
+from specviz.decoding.drafters import Drafter, ModelDrafter, NgramDrafter
+from specviz.decoding.events import Event
+from specviz.decoding.sampling import SamplingConfig
+from specviz.models import LoadedModel, check_same_vocabulary, load_model
+
+
+class HFCodec:
+    """Token text through a transformers tokenizer (cached: the same ids recur constantly)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.token_text = lru_cache(maxsize=65536)(self._token_text)
+
+    def _token_text(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id])
+
+    def decode(self, token_ids: list[int]) -> str:
+        return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    target: str
+    draft: str | None
+    device: str = "auto"
+    dtype: str = "auto"
+    device_map: str | None = None
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    prompt: str
+    drafter: str = "model"  # "model" or "ngram"
+    gamma: int = 4
+    temperature: float = 0.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int = 0
+    max_new_tokens: int = 128
+    chat: bool = False
+    ngram_max: int = 3
+
+
+class Session:
+    """Target (and optional draft) loaded once; each run gets fresh caches and a fresh generator."""
+
+    def __init__(self, options: ModelOptions, progress: Any = None) -> None:
+        kwargs = {"progress": progress} if progress else {}
+        self.options = options
+        self.target: LoadedModel = load_model(
+            options.target,
+            options.device,
+            options.dtype,
+            options.device_map,
+            options.trust_remote_code,
+            **kwargs,
+        )
+        self.draft: LoadedModel | None = None
+        if options.draft:
+            # The draft always lives on one device: the one the target's inputs live on.
+            self.draft = load_model(
+                options.draft,
+                str(self.target.device),
+                options.dtype,
+                None,
+                options.trust_remote_code,
+                **kwargs,
+            )
+            check_same_vocabulary(self.target, self.draft)
+        self.codec = HFCodec(self.target.tokenizer)
+        self.target_backend = HFBackend(self.target.model)
+        self.draft_backend = HFBackend(self.draft.model) if self.draft else None
+
+    def encode(self, settings: RunSettings) -> list[int]:
+        tok = self.target.tokenizer
+        if settings.chat:
+            if not getattr(tok, "chat_template", None):
+                raise ValueError(f"{self.options.target} has no chat template: drop --chat")
+            ids = tok.apply_chat_template(
+                [{"role": "user", "content": settings.prompt}], add_generation_prompt=True, tokenize=True
+            )
+            if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+                ids = ids["input_ids"]
+            return [int(i) for i in ids]
+        return [int(i) for i in tok(settings.prompt, add_special_tokens=True)["input_ids"]]
+
+    def config(self, settings: RunSettings) -> DecodeConfig:
+        return DecodeConfig(
+            max_new_tokens=settings.max_new_tokens,
+            gamma=settings.gamma,
+            sampling=SamplingConfig(settings.temperature, settings.top_k, settings.top_p),
+            seed=settings.seed,
+            eos_token_ids=self.target.eos_token_ids,
+            context_length=self.target.context_length,
+        )
+
+    def info(self, settings: RunSettings, with_draft: bool) -> RunInfo:
+        return RunInfo(
+            target=self.options.target,
+            draft=self.options.draft if with_draft and settings.drafter == "model" else None,
+            device=str(self.target.device),
+            dtype=str(self.target.dtype).removeprefix("torch."),
+            prompt=settings.prompt,
+        )
+
+    def drafter(self, settings: RunSettings) -> Drafter:
+        if settings.drafter == "ngram":
+            return NgramDrafter(max_ngram=settings.ngram_max, device=self.target.device)
+        if settings.drafter != "model":
+            raise ValueError(f"unknown drafter {settings.drafter!r}: use model or ngram")
+        if self.draft_backend is None:
+            raise ValueError("the model drafter needs a draft model (--draft), or use --drafter ngram")
+        return ModelDrafter(
+            self.draft_backend,
+            SamplingConfig(settings.temperature, settings.top_k, settings.top_p),
+            self.target_backend.vocab_size,
+        )
+
+    def speculative(self, settings: RunSettings) -> Iterator[Event]:
+        prompt_ids = self.encode(settings)
+        return speculative_decode(
+            self.target_backend,
+            self.drafter(settings),
+            prompt_ids,
+            self.config(settings),
+            self.codec,
+            self.info(settings, with_draft=True),
+        )
+
+    def plain(self, settings: RunSettings) -> Iterator[Event]:
+        prompt_ids = self.encode(settings)
+        return autoregressive_decode(
+            self.target_backend, prompt_ids, self.config(settings), self.codec, self.info(settings, False)
+        )
+
+    def warm_up(self) -> None:
+        """One small forward per model, so one-off kernel setup never lands in a timed run."""
+        tokens = torch.arange(8, device=self.target.device)
+        for backend in (self.target_backend, self.draft_backend):
+            if backend is not None:
+                backend.reset()
+                backend.forward(tokens, keep=1)
+                backend.forward(tokens[:1], keep=1)
+                backend.reset()

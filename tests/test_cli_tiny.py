@@ -1,0 +1,96 @@
+"""The CLI end to end on tiny random checkpoints saved to a temp folder (the real loading path)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from specviz.cli import main
+from specviz.decoding.events import Iteration, RunFinished, RunStarted, read_trace
+from tests.tiny_models import save_tiny_checkpoint
+
+PROMPT = "def add(a, b):\n    return a + b\n\ndef add("
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    target = save_tiny_checkpoint(root / "target", seed=1)
+    draft = save_tiny_checkpoint(root / "draft", seed=2)
+    return target, draft
+
+
+def _run(tmp_path, target, draft, *extra: str) -> dict:
+    out = tmp_path / "summary.json"
+    trace = tmp_path / "trace.jsonl"
+    argv = ["run", PROMPT, "--headless", "--target", target, "--draft", draft, "--device", "cpu"]
+    argv += ["--max-new-tokens", "24", "--json", str(out), "--trace", str(trace), *extra]
+    assert main(argv) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("drafter", ["model", "ngram"])
+def test_headless_greedy_with_baseline_is_identical(tmp_path, tiny_pair, drafter: str) -> None:
+    target, draft = tiny_pair
+    summary = _run(tmp_path, target, draft, "--baseline", "--drafter", drafter, "--gamma", "3")
+    required = {
+        "text",
+        "token_ids",
+        "iterations",
+        "drafted",
+        "accepted",
+        "acceptance_rate",
+        "mean_accepted_length",
+        "per_position_acceptance",
+        "tokens_per_s",
+        "target",
+        "draft",
+        "drafter",
+        "gamma",
+        "temperature",
+        "device",
+        "dtype",
+        "baseline_tokens_per_s",
+        "speedup",
+        "identical",
+    }
+    assert required <= set(summary)
+    assert summary["identical"] is True
+    assert summary["drafter"] == drafter
+    assert len(summary["token_ids"]) == 24
+    assert summary["mean_accepted_length"] >= 1.0
+    assert 0.0 <= summary["acceptance_rate"] <= 1.0
+
+    events = list(read_trace(tmp_path / "trace.jsonl"))
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    iterations = [e for e in events if isinstance(e, Iteration)]
+    assert sum(len(e.new_token_ids) for e in iterations) == 24
+    assert summary["accepted"] == sum(e.n_accepted for e in iterations)
+
+
+def test_sampling_run_is_reproducible_with_seed(tmp_path, tiny_pair) -> None:
+    target, draft = tiny_pair
+    a = _run(tmp_path, target, draft, "--temperature", "1.0", "--seed", "7")
+    b = _run(tmp_path, target, draft, "--temperature", "1.0", "--seed", "7")
+    c = _run(tmp_path, target, draft, "--temperature", "1.0", "--seed", "8")
+    assert a["token_ids"] == b["token_ids"]
+    assert a["token_ids"] != c["token_ids"]
+
+
+def test_mismatched_vocabularies_are_refused(tmp_path, tiny_pair, capsys) -> None:
+    target, _ = tiny_pair
+    other = save_tiny_checkpoint(tmp_path / "other", seed=3, shuffle_seed=5)
+    assert main(["run", PROMPT, "--headless", "--target", target, "--draft", other, "--device", "cpu"]) == 2
+    assert "different tokenizers" in capsys.readouterr().err
+
+
+def test_unknown_model_and_long_prompt_errors(tmp_path, tiny_pair, capsys) -> None:
+    target, draft = tiny_pair
+    assert main(["run", "x", "--headless", "--target", str(tmp_path / "nope"), "--device", "cpu"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    long_prompt = "x" * 300  # 300 byte tokens > 256 positions
+    assert (
+        main(["run", long_prompt, "--headless", "--target", target, "--draft", draft, "--device", "cpu"]) == 2
+    )
+    assert "context window is 256" in capsys.readouterr().err
