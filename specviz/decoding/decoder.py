@@ -13,7 +13,7 @@ from typing import Protocol
 
 import torch
 
-from specviz.decoding.acceptance import one_hot_draft, verify
+from specviz.decoding.acceptance import VerifyResult, one_hot_draft, verify
 from specviz.decoding.backends import CausalLM
 from specviz.decoding.drafters import Drafter
 from specviz.decoding.events import (
@@ -41,6 +41,19 @@ class PromptTooLongError(ValueError):
     pass
 
 
+class Verifier(Protocol):
+    """The signature of :func:`specviz.decoding.acceptance.verify`."""
+
+    def __call__(
+        self,
+        draft_tokens: torch.Tensor,  # [k]
+        draft_probs: torch.Tensor | None,  # [k, vocab]
+        target_probs: torch.Tensor,  # [k + 1, vocab]
+        generator: torch.Generator,
+        greedy: bool,
+    ) -> VerifyResult: ...
+
+
 @dataclass(frozen=True)
 class DecodeConfig:
     max_new_tokens: int = 128
@@ -51,6 +64,10 @@ class DecodeConfig:
     stop_strings: tuple[str, ...] = ()
     context_length: int | None = None  # the target's window; None = unbounded
     top_n: int = 5  # entries of the correction's distribution recorded per iteration
+    # The acceptance rule. Only the default is lossless; others exist to measure what a shortcut
+    # costs and must set ``lossy`` so every consumer labels the run.
+    verifier: Verifier = verify
+    lossy: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,7 @@ def speculative_decode(
         prompt=info.prompt,
         prompt_token_ids=tuple(prompt_ids),
         prefill_time_s=prefill_s,
+        lossy=config.lossy,
     )
 
     context = list(prompt_ids)
@@ -172,7 +190,7 @@ def speculative_decode(
         feed = torch.cat([torch.tensor(context[target.length :], device=target.device), draft.tokens])
         target_logits = target.forward(feed, keep=k + 1)  # [k + 1, vocab]
         target_probs = to_probs(target_logits, sampling)  # [k + 1, vocab]
-        result = verify(draft.tokens, draft.probs, target_probs, generator, sampling.greedy)
+        result = config.verifier(draft.tokens, draft.probs, target_probs, generator, sampling.greedy)
         t2 = _clock(target, drafter)
 
         # 4. Roll the target's cache back to the accepted prefix (the correction is fed next time).
