@@ -29,6 +29,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--device-map", default=None, help="e.g. 'auto' to spread the target over several GPUs")
     g.add_argument(
+        "--draft-quant",
+        default="auto",
+        choices=["auto", "int8", "none"],
+        help="make the draft cheaper (lossless: only the target must be exact); auto = int8 on CPU float32",
+    )
+    g.add_argument(
         "--trust-remote-code",
         action="store_true",
         help="allow custom model code from the hub (off by default)",
@@ -45,6 +51,13 @@ def _decode_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--max-new-tokens", type=int, default=128)
     g.add_argument("--chat", action="store_true", help="wrap the prompt in the target's chat template")
+    g.add_argument(
+        "--draft-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="stop drafting early when the draft's top probability falls below P (adaptive γ, lossless)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--pull", nargs="*", metavar="NAME", help="provision these (no name: the default pair)"
     )
 
+    from specviz.bench.command import add_parser as add_bench_parser
+
+    add_bench_parser(sub, _model_args)
+
     theory = sub.add_parser("theory", help="Leviathan et al. expected speedup for given alpha and c")
     theory.add_argument("--alpha", type=float, default=0.8)
     theory.add_argument("--c", type=float, default=0.4, help="draft step cost / target step cost")
@@ -90,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             return _models_command(args)
         if args.command == "theory":
             return _theory_command(args)
+        if args.command == "bench":
+            from specviz.bench.command import bench_command
+
+            return bench_command(args)
         return _default_command(parser)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

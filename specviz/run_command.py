@@ -28,6 +28,7 @@ def settings_from_args(args: Any) -> RunSettings:
         seed=args.seed,
         max_new_tokens=args.max_new_tokens,
         chat=args.chat,
+        draft_confidence=args.draft_confidence,
     )
 
 
@@ -79,6 +80,7 @@ def run_command(args: Any) -> int:
         dtype=args.dtype,
         device_map=args.device_map,
         trust_remote_code=args.trust_remote_code,
+        draft_quant=args.draft_quant,
     )
     try:
         session = _load(options, err)

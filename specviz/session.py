@@ -14,7 +14,7 @@ from specviz.decoding.decoder import DecodeConfig, RunInfo, autoregressive_decod
 from specviz.decoding.drafters import Drafter, ModelDrafter, NgramDrafter
 from specviz.decoding.events import Event
 from specviz.decoding.sampling import SamplingConfig
-from specviz.models import LoadedModel, check_same_vocabulary, load_model
+from specviz.models import LoadedModel, check_same_vocabulary, load_model, quantize_draft
 
 
 class HFCodec:
@@ -39,6 +39,7 @@ class ModelOptions:
     dtype: str = "auto"
     device_map: str | None = None
     trust_remote_code: bool = False
+    draft_quant: str = "auto"  # auto: int8 on CPU float32, else none (see models.quantize_draft)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class RunSettings:
     max_new_tokens: int = 128
     chat: bool = False
     ngram_max: int = 3
+    draft_confidence: float | None = None  # stop drafting below this draft top-probability
 
 
 class Session:
@@ -70,6 +72,7 @@ class Session:
             **kwargs,
         )
         self.draft: LoadedModel | None = None
+        self.draft_quant = "none"
         if options.draft:
             # The draft always lives on one device: the one the target's inputs live on.
             self.draft = load_model(
@@ -81,6 +84,7 @@ class Session:
                 **kwargs,
             )
             check_same_vocabulary(self.target, self.draft)
+            self.draft_quant = quantize_draft(self.draft, options.draft_quant)
         self.codec = HFCodec(self.target.tokenizer)
         self.target_backend = HFBackend(self.target.model)
         self.draft_backend = HFBackend(self.draft.model) if self.draft else None
@@ -111,7 +115,11 @@ class Session:
     def info(self, settings: RunSettings, with_draft: bool) -> RunInfo:
         return RunInfo(
             target=self.options.target,
-            draft=self.options.draft if with_draft and settings.drafter == "model" else None,
+            draft=(
+                f"{self.options.draft}" + (f" [{self.draft_quant}]" if self.draft_quant != "none" else "")
+                if with_draft and settings.drafter == "model"
+                else None
+            ),
             device=str(self.target.device),
             dtype=str(self.target.dtype).removeprefix("torch."),
             prompt=settings.prompt,
@@ -128,10 +136,11 @@ class Session:
             self.draft_backend,
             SamplingConfig(settings.temperature, settings.top_k, settings.top_p),
             self.target_backend.vocab_size,
+            confidence_stop=settings.draft_confidence,
         )
 
-    def speculative(self, settings: RunSettings) -> Iterator[Event]:
-        prompt_ids = self.encode(settings)
+    def speculative(self, settings: RunSettings, prompt_ids: list[int] | None = None) -> Iterator[Event]:
+        prompt_ids = self.encode(settings) if prompt_ids is None else prompt_ids
         return speculative_decode(
             self.target_backend,
             self.drafter(settings),
@@ -141,8 +150,8 @@ class Session:
             self.info(settings, with_draft=True),
         )
 
-    def plain(self, settings: RunSettings) -> Iterator[Event]:
-        prompt_ids = self.encode(settings)
+    def plain(self, settings: RunSettings, prompt_ids: list[int] | None = None) -> Iterator[Event]:
+        prompt_ids = self.encode(settings) if prompt_ids is None else prompt_ids
         return autoregressive_decode(
             self.target_backend, prompt_ids, self.config(settings), self.codec, self.info(settings, False)
         )

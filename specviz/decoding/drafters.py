@@ -53,10 +53,20 @@ class ModelDrafter:
 
     name = "model"
 
-    def __init__(self, backend: CausalLM, sampling: SamplingConfig, target_vocab_size: int) -> None:
+    def __init__(
+        self,
+        backend: CausalLM,
+        sampling: SamplingConfig,
+        target_vocab_size: int,
+        confidence_stop: float | None = None,
+    ) -> None:
         self.backend = backend
         self.sampling = sampling
         self.target_vocab_size = target_vocab_size
+        # Stop drafting once the draft's own top probability (at temperature 1) falls below this:
+        # an unsure draft is likely rejected, and each extra draft step costs time. Lossless: it
+        # only changes how many tokens are proposed, never their distribution.
+        self.confidence_stop = confidence_stop
         self._tokens: list[int] = []
 
     def _target_space(self, logits: torch.Tensor) -> torch.Tensor:
@@ -95,6 +105,9 @@ class ModelDrafter:
             token = probs.argmax(dim=-1) if self.sampling.greedy else sample(probs, generator)  # [1]
             tokens.append(token)
             rows.append(probs)
+            if self.confidence_stop is not None and i < k - 1:
+                if float(logits.float().softmax(dim=-1).max()) < self.confidence_stop:
+                    break
             if i < k - 1:  # the last draft is fed at the next catch-up, together with the correction
                 logits = self.backend.forward(token, keep=1)
                 self._tokens.append(int(token))

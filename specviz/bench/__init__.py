@@ -1,0 +1,1 @@
+"""``specviz bench``: side-by-side speed measurements and a cost model that predicts them."""

@@ -1,0 +1,136 @@
+"""``specviz bench``: the command line around runner/report, with a progress bar and Ctrl-C safety."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from specviz.bench.prompts import CATEGORIES, SUITE
+
+# Heavy modules (torch, transformers) are imported inside the command: `specviz --help` stays fast.
+METHODS = ("plain", "specviz_model", "specviz_ngram", "hf_assisted", "hf_prompt_lookup")
+
+
+def add_parser(sub: Any, model_args: Any) -> None:
+    p = sub.add_parser("bench", help="measure plain vs speculative vs transformers' assisted generation")
+    p.add_argument(
+        "--quick", action="store_true", help="one prompt per category, greedy, one γ (~10 min on 2 CPU cores)"
+    )
+    p.add_argument("--json", type=Path, default=Path("specviz-bench.json"), help="raw timings + summary")
+    p.add_argument("--categories", default=",".join(CATEGORIES))
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--modes", default=None, help="greedy,sample (default: both; --quick: greedy)")
+    p.add_argument("--gammas-model", default=None, help="γ sweep for the draft model, e.g. 2,4,6,8")
+    p.add_argument("--gammas-ngram", default=None, help="γ sweep for prompt lookup, e.g. 4,8,12")
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--draft-confidence", type=float, default=None, help="adaptive drafting threshold")
+    p.add_argument("--seed", type=int, default=0)
+    model_args(p)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def make_plan(args: Any) -> Any:
+    from specviz.bench.runner import BenchPlan
+
+    categories = [c for c in args.categories.split(",") if c]
+    unknown = set(categories) - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"unknown categories {sorted(unknown)}; known: {', '.join(CATEGORIES)}")
+    methods = [m for m in args.methods.split(",") if m]
+    if set(methods) - set(METHODS):
+        raise ValueError(
+            f"unknown methods {sorted(set(methods) - set(METHODS))}; known: {', '.join(METHODS)}"
+        )
+    if "plain" not in methods:
+        methods.insert(0, "plain")  # every speedup is relative to plain decoding in the same run
+    prompts = [p for p in SUITE if p.category in categories]
+    if args.quick:
+        seen: set[str] = set()
+        prompts = [p for p in prompts if not (p.category in seen or seen.add(p.category))]
+    modes = (args.modes or ("greedy" if args.quick else "greedy,sample")).split(",")
+    gm = _ints(args.gammas_model) if args.gammas_model else ([4] if args.quick else [2, 4, 6, 8])
+    gn = _ints(args.gammas_ngram) if args.gammas_ngram else ([8] if args.quick else [4, 8, 12])
+    return BenchPlan(
+        prompts=prompts,
+        methods=methods,
+        modes=modes,
+        gammas={"specviz_model": gm, "specviz_ngram": gn, "hf_assisted": [0], "hf_prompt_lookup": [10]},
+        repeats=args.repeats or (1 if args.quick else 3),
+        max_new_tokens=args.max_new_tokens or (48 if args.quick else 128),
+        seed=args.seed,
+        draft_confidence=args.draft_confidence,
+    )
+
+
+def bench_command(args: Any) -> int:
+    from specviz.bench.costs import measure_costs
+    from specviz.bench.report import best_per_method, charts, environment, summarise, tables, to_json
+    from specviz.bench.runner import Measurement, run_bench
+    from specviz.run_command import _load
+    from specviz.session import ModelOptions
+
+    console = Console(highlight=False)
+    try:
+        plan = make_plan(args)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    needs_draft = any(m in plan.methods for m in ("specviz_model", "hf_assisted"))
+    options = ModelOptions(
+        target=args.target,
+        draft=args.draft if needs_draft else None,
+        device=args.device,
+        dtype=args.dtype,
+        device_map=args.device_map,
+        trust_remote_code=args.trust_remote_code,
+        draft_quant=args.draft_quant,
+    )
+    session = _load(options, console)
+    env = environment(session)
+    console.print(f"[dim]{json.dumps(env)}[/dim]")
+    results: list[Measurement] = []
+    costs = None
+    try:
+        with console.status("measuring T(k) for the target and the draft step…"):
+            costs = measure_costs(
+                session.target_backend,
+                session.draft_backend,
+                max_k=9 if args.quick else 16,
+                repeats=2 if args.quick else 3,
+            )
+        console.print(
+            "T(k) ms: "
+            + " ".join(f"{k + 1}:{t * 1000:.0f}" for k, t in enumerate(costs.verify_s))
+            + f"   draft step: {costs.draft_step_s * 1000:.0f} ms"
+        )
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("benchmark", total=None)
+
+            def report(m: Measurement, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=f"{m.category}/{m.method}")
+
+            results = run_bench(session, plan, report)
+    except KeyboardInterrupt:
+        plan.interrupted = True
+    if plan.interrupted:
+        console.print("[yellow]interrupted: keeping the measurements that finished[/yellow]")
+    data = to_json(plan, costs, results, env)
+    args.json.write_text(json.dumps(data, indent=1))
+    summary = summarise(results, costs)
+    for table in tables(best_per_method(summary)):
+        console.print(table)
+    chart = charts(summary, width=max(40, min(100, console.width - 2)))
+    if chart:
+        console.print(Text.from_ansi(chart), soft_wrap=True)
+    console.print(f"raw timings and summary: {args.json}")
+    return 130 if plan.interrupted else 0

@@ -1,0 +1,87 @@
+"""Measured costs: the target's T(k) (score k tokens in one forward) and the draft's step time."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+from specviz.decoding.backends import CausalLM
+
+
+@dataclass(frozen=True)
+class Costs:
+    verify_s: list[float]  # verify_s[k - 1] = T(k), target forward over k new tokens
+    draft_step_s: float  # one draft forward of one token (0 when there is no draft model)
+    context_tokens: int
+
+    @property
+    def target_step_s(self) -> float:
+        return self.verify_s[0]
+
+    def verify(self, k: float) -> float:
+        """T(k) for fractional k (linear interpolation), used with mean drafts per iteration."""
+        k = min(max(k, 1.0), float(len(self.verify_s)))
+        lo = int(k)
+        if lo >= len(self.verify_s):
+            return self.verify_s[-1]
+        frac = k - lo
+        return self.verify_s[lo - 1] * (1 - frac) + self.verify_s[lo] * frac
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "verify_s": self.verify_s,
+            "draft_step_s": self.draft_step_s,
+            "context_tokens": self.context_tokens,
+        }
+
+
+def _timed_forward(backend: CausalLM, context: torch.Tensor, new: torch.Tensor, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        backend.reset()
+        backend.forward(context, keep=1)
+        backend.synchronize()
+        start = time.perf_counter()
+        backend.forward(new, keep=new.shape[0])
+        backend.synchronize()
+        times.append(time.perf_counter() - start)
+    backend.reset()
+    return statistics.median(times)
+
+
+def measure_costs(
+    target: CausalLM,
+    draft: CausalLM | None,
+    max_k: int = 16,
+    context_tokens: int = 128,
+    repeats: int = 3,
+    seed: int = 0,
+) -> Costs:
+    gen = torch.Generator().manual_seed(seed)
+    vocab = min(target.vocab_size, 30000)  # ordinary tokens; the ids only need to be valid
+    context = torch.randint(100, vocab, (context_tokens,), generator=gen).to(target.device)
+    new = torch.randint(100, vocab, (max_k,), generator=gen).to(target.device)
+    _timed_forward(target, context, new[:1], 1)  # warm-up
+    verify_s = [_timed_forward(target, context, new[:k], repeats) for k in range(1, max_k + 1)]
+    draft_s = 0.0
+    if draft is not None:
+        _timed_forward(draft, context.to(draft.device), new[:1].to(draft.device), 1)
+        draft_s = _timed_forward(draft, context.to(draft.device), new[:1].to(draft.device), repeats * 2)
+    return Costs(verify_s=verify_s, draft_step_s=draft_s, context_tokens=context_tokens)
+
+
+def predicted_speedup(
+    costs: Costs, drafted_per_iteration: float, tokens_per_iteration: float, uses_draft: bool
+) -> float:
+    """Speedup over plain decoding predicted from measured acceptance and measured costs.
+
+    An iteration costs one draft step per drafted token plus the target scoring the drafted tokens
+    and the last committed one, T(d + 1); it commits ``tokens_per_iteration`` tokens, where plain
+    decoding pays T(1) per token. (Leviathan et al. assume T(d + 1) = T(1); measured here it is not.)
+    """
+    draft_s = costs.draft_step_s * drafted_per_iteration if uses_draft else 0.0
+    iteration_s = draft_s + costs.verify(drafted_per_iteration + 1)
+    return tokens_per_iteration * costs.target_step_s / iteration_s

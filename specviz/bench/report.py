@@ -1,0 +1,242 @@
+"""Aggregates raw measurements into per-category tables, predictions, charts and JSON."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+from collections import defaultdict
+from typing import Any
+
+from rich.table import Table
+
+from specviz.bench.costs import Costs, predicted_speedup
+from specviz.bench.runner import BenchPlan, Measurement
+from specviz.decoding.theory import best_gamma_with_verify_cost
+
+
+def _geomean(values: list[float]) -> float:
+    values = [v for v in values if v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else 0.0
+
+
+def summarise(results: list[Measurement], costs: Costs | None) -> dict[str, Any]:
+    """summary[mode][category][method@gamma] -> figures; speedups are per-prompt ratios of median
+    tokens/s against plain decoding in the same run, then a geometric mean over prompts."""
+    groups: dict[tuple[str, str, str, int], list[Measurement]] = defaultdict(list)
+    for m in results:
+        groups[(m.mode, m.category, m.method, m.gamma)].append(m)
+
+    def median_tps(ms: list[Measurement], prompt: str) -> float | None:
+        values = [m.tokens_per_s for m in ms if m.prompt == prompt]
+        return statistics.median(values) if values else None
+
+    plain_first: dict[tuple[str, str], list[int]] = {}
+    for m in results:
+        if m.method == "plain" and m.repeat == 0:
+            plain_first[(m.mode, m.prompt)] = m.token_ids
+
+    out: dict[str, Any] = {}
+    for (mode, category, method, gamma), ms in sorted(groups.items()):
+        plain = groups.get((mode, category, "plain", 0), [])
+        prompts = sorted({m.prompt for m in ms})
+        tps = [t for p in prompts if (t := median_tps(ms, p)) is not None]
+        ratios = []
+        for p in prompts:
+            a, b = median_tps(ms, p), median_tps(plain, p)
+            if a and b:
+                ratios.append(a / b)
+        entry: dict[str, Any] = {
+            "method": method,
+            "gamma": gamma,
+            "prompts": len(prompts),
+            "runs": len(ms),
+            "tokens_per_s": statistics.mean(tps) if tps else 0.0,
+            "speedup": _geomean(ratios) if ratios else None,
+        }
+        drafted = sum(m.drafted or 0 for m in ms)
+        iterations = sum(m.iterations or 0 for m in ms)
+        if method.startswith("specviz_") and iterations:
+            accepted = sum(m.accepted or 0 for m in ms)
+            verified = sum(m.verified or 0 for m in ms)
+            new_tokens = sum(m.new_tokens for m in ms)
+            entry["acceptance_rate"] = accepted / drafted if drafted else 0.0
+            entry["alpha_estimate"] = sum(m.overlap_sum or 0 for m in ms) / verified if verified else None
+            entry["mean_accepted_length"] = new_tokens / iterations
+            entry["drafted_per_iteration"] = drafted / iterations
+            if costs is not None:
+                entry["predicted_speedup"] = predicted_speedup(
+                    costs, drafted / iterations, new_tokens / iterations, uses_draft=method == "specviz_model"
+                )
+                if method == "specviz_model" and entry["acceptance_rate"] > 0:
+                    entry["cost_model_best_gamma"] = best_gamma_with_verify_cost(
+                        min(entry["acceptance_rate"], 0.999), costs.draft_step_s, costs.verify_s
+                    )
+        else:
+            entry["acceptance_rate"] = None
+        if mode == "greedy" and method != "plain":
+            checks = [
+                m.token_ids == plain_first[(mode, m.prompt)] for m in ms if (mode, m.prompt) in plain_first
+            ]
+            entry["identical"] = all(checks) if checks else None
+        out.setdefault(mode, {}).setdefault(category, {})[f"{method}@{gamma}" if gamma else method] = entry
+    return out
+
+
+def best_per_method(summary: dict[str, Any]) -> dict[str, Any]:
+    """summary[mode][category][method] with the best measured γ for each speculative method."""
+    best: dict[str, Any] = {}
+    for mode, cats in summary.items():
+        for category, entries in cats.items():
+            for entry in entries.values():
+                key = entry["method"]
+                slot = best.setdefault(mode, {}).setdefault(category, {})
+                if key not in slot or (entry["speedup"] or 0) > (slot[key]["speedup"] or 0):
+                    slot[key] = entry
+    return best
+
+
+def overall(best: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for mode, cats in best.items():
+        methods = {m for entries in cats.values() for m in entries}
+        for method in sorted(methods):
+            speedups = [
+                cats[c][method]["speedup"] for c in cats if method in cats[c] and cats[c][method]["speedup"]
+            ]
+            out.setdefault(mode, {})[method] = {"speedup_geomean": _geomean(speedups) if speedups else None}
+    return out
+
+
+def environment(session: Any) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    from specviz import __version__
+
+    return {
+        "specviz": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(session.target.device),
+        "target_dtype": str(session.target.dtype).removeprefix("torch."),
+        "target": session.options.target,
+        "draft": session.options.draft,
+        "draft_quant": session.draft_quant,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def tables(best: dict[str, Any]) -> list[Table]:
+    out = []
+    for mode, cats in best.items():
+        table = Table(title=f"specviz bench — {mode} (speedup over plain decoding, same run)")
+        for col in (
+            "category",
+            "method",
+            "γ",
+            "tok/s",
+            "speedup",
+            "predicted",
+            "accept",
+            "mean len",
+            "α est",
+            "identical",
+        ):
+            table.add_column(col, justify="left" if col in ("category", "method") else "right")
+        for category, entries in cats.items():
+            for method, e in sorted(entries.items()):
+                ident = e.get("identical")
+                table.add_row(
+                    category,
+                    method,
+                    str(e["gamma"] or "–"),
+                    _fmt(e["tokens_per_s"], ".2f"),
+                    _fmt(e["speedup"], ".2f") + ("x" if e["speedup"] else ""),
+                    _fmt(e.get("predicted_speedup"), ".2f"),
+                    _fmt(e.get("acceptance_rate"), ".2f"),
+                    _fmt(e.get("mean_accepted_length"), ".2f"),
+                    _fmt(e.get("alpha_estimate"), ".2f"),
+                    "–" if ident is None else ("yes" if ident else "NO"),
+                )
+            table.add_section()
+        out.append(table)
+    return out
+
+
+def charts(summary: dict[str, Any], width: int = 100) -> str:
+    """Speedup vs γ per speculative method (mean over categories), and measured vs predicted."""
+    import plotext as plt
+
+    texts = []
+    for mode, cats in summary.items():
+        per: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+        pairs: list[tuple[float, float]] = []
+        for entries in cats.values():
+            for e in entries.values():
+                if e["method"].startswith("specviz_") and e["speedup"]:
+                    per[e["method"]][e["gamma"]].append(e["speedup"])
+                    if e.get("predicted_speedup"):
+                        pairs.append((e["predicted_speedup"], e["speedup"]))
+        if not per:
+            continue
+        plt.clf()
+        plt.plotsize(width, 18)
+        plt.theme("clear")
+        for method, by_gamma in per.items():
+            gammas = sorted(by_gamma)
+            plt.plot(gammas, [_geomean(by_gamma[g]) for g in gammas], label=method, marker="dot")
+        plt.hline(1.0)
+        plt.title(f"{mode}: measured speedup vs γ (geomean over categories)")
+        plt.xlabel("γ")
+        texts.append(plt.build())
+        if pairs:
+            plt.clf()
+            plt.plotsize(width, 16)
+            plt.theme("clear")
+            plt.scatter([p for p, _ in pairs], [m for _, m in pairs], marker="x", label="category×γ")
+            lo, hi = min(min(pairs)), max(max(pairs))
+            plt.plot([lo, hi], [lo, hi], label="measured = predicted")
+            plt.title(f"{mode}: measured (y) vs cost-model prediction (x)")
+            texts.append(plt.build())
+    return "\n".join(texts)
+
+
+def to_json(
+    plan: BenchPlan, costs: Costs | None, results: list[Measurement], env: dict[str, Any]
+) -> dict[str, Any]:
+    summary = summarise(results, costs)
+    best = best_per_method(summary)
+    return {
+        "environment": env,
+        "plan": {
+            "prompts": [p.name for p in plan.prompts],
+            "methods": plan.methods,
+            "modes": plan.modes,
+            "gammas": plan.gammas,
+            "repeats": plan.repeats,
+            "max_new_tokens": plan.max_new_tokens,
+            "seed": plan.seed,
+            "draft_confidence": plan.draft_confidence,
+            "interrupted": plan.interrupted,
+        },
+        "notes": (
+            "speedup = tokens/s of a method / tokens/s of plain specviz decoding, per prompt in the same "
+            "run (median over repeats), geometric mean over a category's prompts. identical compares "
+            "greedy output token ids with plain decoding at the same target dtype."
+        ),
+        "costs": costs.to_json() if costs else None,
+        "categories": best,
+        "sweep": summary,
+        "overall": overall(best),
+        "measurements": [m.to_json() for m in results],
+    }

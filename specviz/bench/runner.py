@@ -1,0 +1,203 @@
+"""Runs every method on the same target, prompts, settings and seeds, interleaved, and records
+raw timings. Methods:
+
+- ``plain``: specviz autoregressive decoding (the baseline every speedup is relative to);
+- ``specviz_model`` / ``specviz_ngram``: specviz speculative decoding with the draft model / prompt lookup;
+- ``hf_assisted`` / ``hf_prompt_lookup``: transformers' own ``generate(assistant_model=...)`` and
+  ``generate(prompt_lookup_num_tokens=...)``, the peers a user would try first.
+
+Each measurement times the whole generation for already-tokenised prompt ids (prefill included,
+tokenisation excluded), with device synchronisation, after one warm-up generation per method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from specviz.bench.prompts import BenchPrompt
+from specviz.decoding.events import Iteration, RunFinished
+from specviz.session import RunSettings, Session
+
+SAMPLE_TEMPERATURE = 0.7
+
+
+@dataclass
+class Measurement:
+    category: str
+    prompt: str
+    method: str
+    mode: str  # greedy | sample
+    gamma: int
+    repeat: int
+    new_tokens: int
+    time_s: float
+    token_ids: list[int]
+    drafted: int | None = None
+    accepted: int | None = None
+    iterations: int | None = None
+    overlap_sum: float | None = None
+    verified: int | None = None  # drafted tokens that were verified (accepted or the one rejected)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.new_tokens / self.time_s if self.time_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["tokens_per_s"] = self.tokens_per_s
+        return data
+
+
+@dataclass
+class BenchPlan:
+    prompts: list[BenchPrompt]
+    methods: list[str]
+    modes: list[str]
+    gammas: dict[str, list[int]]  # per speculative method
+    repeats: int
+    max_new_tokens: int
+    seed: int = 0
+    draft_confidence: float | None = None
+    chat_template: bool = True  # False for a target without one: chat prompts are then sent raw
+    interrupted: bool = field(default=False)
+
+
+def _settings(
+    prompt: BenchPrompt, method: str, mode: str, gamma: int, seed: int, plan: BenchPlan
+) -> RunSettings:
+    return RunSettings(
+        prompt=prompt.text,
+        drafter="ngram" if method == "specviz_ngram" else "model",
+        gamma=gamma,
+        temperature=0.0 if mode == "greedy" else SAMPLE_TEMPERATURE,
+        seed=seed,
+        max_new_tokens=plan.max_new_tokens,
+        chat=prompt.chat and plan.chat_template,
+        draft_confidence=plan.draft_confidence if method == "specviz_model" else None,
+    )
+
+
+def _run_specviz(
+    session: Session, method: str, settings: RunSettings, prompt_ids: list[int]
+) -> dict[str, Any]:
+    session.target_backend.synchronize()
+    start = time.perf_counter()
+    events = (
+        session.plain(settings, prompt_ids)
+        if method == "plain"
+        else session.speculative(settings, prompt_ids)
+    )
+    drafted = accepted = iterations = verified = 0
+    overlap = 0.0
+    token_ids: list[int] = []
+    for e in events:
+        if isinstance(e, Iteration):
+            iterations += 1
+            drafted += len(e.drafted)
+            accepted += e.n_accepted
+            checked = [d for d in e.drafted if d.verdict != "discarded"]
+            verified += len(checked)
+            overlap += sum(d.overlap for d in checked)
+        elif isinstance(e, RunFinished):
+            token_ids = list(e.token_ids)
+    session.target_backend.synchronize()
+    elapsed = time.perf_counter() - start
+    extra = (
+        {}
+        if method == "plain"
+        else {"drafted": drafted, "accepted": accepted, "overlap_sum": overlap, "verified": verified}
+    )
+    return {"time_s": elapsed, "token_ids": token_ids, "iterations": iterations, **extra}
+
+
+def _run_hf(session: Session, method: str, settings: RunSettings, prompt_ids: list[int]) -> dict[str, Any]:
+    model = session.target.model
+    ids = torch.tensor([prompt_ids], device=session.target.device)
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": settings.max_new_tokens,
+        "attention_mask": torch.ones_like(ids),
+        "pad_token_id": next(iter(session.target.eos_token_ids), None),
+        "eos_token_id": sorted(session.target.eos_token_ids) or None,
+    }
+    if settings.temperature > 0:
+        # Plain temperature sampling, as specviz does: switch off transformers' default top-k.
+        kwargs.update(do_sample=True, temperature=settings.temperature, top_k=0, top_p=1.0)
+        torch.manual_seed(settings.seed)  # generate() draws from the global RNG; seeded per run
+    else:
+        kwargs.update(do_sample=False)
+    if method == "hf_assisted":
+        assert session.draft is not None
+        kwargs["assistant_model"] = session.draft.model
+    else:
+        kwargs["prompt_lookup_num_tokens"] = settings.gamma
+    session.target_backend.synchronize()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(ids, **kwargs)
+    session.target_backend.synchronize()
+    elapsed = time.perf_counter() - start
+    return {"time_s": elapsed, "token_ids": out[0, len(prompt_ids) :].tolist()}
+
+
+def _jobs(plan: BenchPlan) -> list[tuple[str, str, int]]:
+    jobs = []
+    for mode in plan.modes:
+        for method in plan.methods:
+            for gamma in plan.gammas.get(method, [0]) if method != "plain" else [0]:
+                jobs.append((method, mode, gamma))
+    return jobs
+
+
+def run_bench(
+    session: Session,
+    plan: BenchPlan,
+    on_measurement: Callable[[Measurement, int, int], None] = lambda m, done, total: None,
+) -> list[Measurement]:
+    """Measure every job on every prompt, ``plan.repeats`` times, interleaving methods so that
+    machine noise hits them alike. Ctrl-C stops early and returns what finished."""
+    jobs = _jobs(plan)
+    plan.chat_template = bool(getattr(session.target.tokenizer, "chat_template", None))
+    total = len(plan.prompts) * plan.repeats * len(jobs)
+    results: list[Measurement] = []
+    try:
+        _warm_up(session, plan, jobs)
+        for prompt in plan.prompts:
+            settings0 = _settings(prompt, "plain", "greedy", 0, plan.seed, plan)
+            prompt_ids = session.encode(settings0)
+            for repeat in range(plan.repeats):
+                # Rotate the order each repeat so no method always runs first (cache/thermal effects).
+                shift = repeat % len(jobs)
+                for method, mode, gamma in jobs[shift:] + jobs[:shift]:
+                    seed = plan.seed + repeat
+                    settings = _settings(prompt, method, mode, gamma, seed, plan)
+                    run = _run_hf if method.startswith("hf_") else _run_specviz
+                    raw = run(session, method, settings, prompt_ids)
+                    m = Measurement(
+                        category=prompt.category,
+                        prompt=prompt.name,
+                        method=method,
+                        mode=mode,
+                        gamma=gamma,
+                        repeat=repeat,
+                        new_tokens=len(raw["token_ids"]),
+                        **raw,
+                    )
+                    results.append(m)
+                    on_measurement(m, len(results), total)
+    except KeyboardInterrupt:
+        plan.interrupted = True
+    return results
+
+
+def _warm_up(session: Session, plan: BenchPlan, jobs: list[tuple[str, str, int]]) -> None:
+    prompt = plan.prompts[0]
+    short = BenchPlan(**{**plan.__dict__, "max_new_tokens": 4})
+    ids = session.encode(_settings(prompt, "plain", "greedy", 0, plan.seed, short))
+    for method, mode, gamma in jobs:
+        settings = _settings(prompt, method, mode, gamma, plan.seed, short)
+        (_run_hf if method.startswith("hf_") else _run_specviz)(session, method, settings, ids)

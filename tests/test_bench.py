@@ -1,0 +1,120 @@
+"""The benchmark's aggregation and cost model on synthetic data, and the command on tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from specviz.bench.costs import Costs, predicted_speedup
+from specviz.bench.report import best_per_method, summarise
+from specviz.bench.runner import Measurement
+from specviz.cli import main
+from specviz.decoding.theory import speedup
+from tests.tiny_models import save_tiny_checkpoint
+
+
+def _m(method: str, prompt: str, time_s: float, tokens: list[int], **kw) -> Measurement:
+    return Measurement(
+        category="code",
+        prompt=prompt,
+        method=method,
+        mode="greedy",
+        gamma=kw.pop("gamma", 0),
+        repeat=0,
+        new_tokens=len(tokens),
+        time_s=time_s,
+        token_ids=tokens,
+        **kw,
+    )
+
+
+def test_summary_speedup_is_per_prompt_ratio_geomean_and_checks_identity() -> None:
+    results = [
+        _m("plain", "a", 10.0, [1, 2, 3, 4]),
+        _m("plain", "b", 10.0, [5, 6, 7, 8]),
+        _m(
+            "specviz_model",
+            "a",
+            5.0,
+            [1, 2, 3, 4],
+            gamma=4,
+            drafted=8,
+            accepted=6,
+            iterations=2,
+            overlap_sum=6.5,
+            verified=7,
+        ),
+        _m(
+            "specviz_model",
+            "b",
+            2.5,
+            [5, 6, 7, 9],
+            gamma=4,
+            drafted=8,
+            accepted=2,
+            iterations=2,
+            overlap_sum=3.0,
+            verified=4,
+        ),
+    ]
+    summary = summarise(results, costs=None)
+    entry = summary["greedy"]["code"]["specviz_model@4"]
+    assert entry["speedup"] == pytest.approx((2.0 * 4.0) ** 0.5)  # geomean of 2x and 4x
+    assert entry["acceptance_rate"] == pytest.approx(8 / 16)
+    assert entry["mean_accepted_length"] == pytest.approx(8 / 4)
+    assert entry["alpha_estimate"] == pytest.approx(9.5 / 11)
+    assert entry["identical"] is False  # prompt b differs in its last token
+    best = best_per_method(summary)
+    assert best["greedy"]["code"]["specviz_model"] is entry
+
+
+def test_cost_model_matches_leviathan_when_verification_is_free() -> None:
+    t1, draft, gamma, alpha = 0.3, 0.06, 4, 0.8
+    costs = Costs(verify_s=[t1] * 16, draft_step_s=draft, context_tokens=128)
+    expected_tokens = (1 - alpha ** (gamma + 1)) / (1 - alpha)
+    assert predicted_speedup(costs, gamma, expected_tokens, uses_draft=True) == pytest.approx(
+        speedup(alpha, gamma, draft / t1)
+    )
+    growing = Costs(verify_s=[t1 * (1 + 0.3 * k) for k in range(16)], draft_step_s=draft, context_tokens=128)
+    assert growing.verify(2.5) == pytest.approx((growing.verify_s[1] + growing.verify_s[2]) / 2)
+    assert predicted_speedup(growing, gamma, expected_tokens, True) < predicted_speedup(
+        costs, gamma, expected_tokens, True
+    )
+
+
+def test_bench_command_on_tiny_models(tmp_path) -> None:
+    target = save_tiny_checkpoint(tmp_path / "t", seed=1)
+    draft = save_tiny_checkpoint(tmp_path / "d", seed=2)
+    out = tmp_path / "bench.json"
+    argv = [
+        "bench",
+        "--quick",
+        "--categories",
+        "code_completion,translation",
+        "--max-new-tokens",
+        "8",
+        "--target",
+        target,
+        "--draft",
+        draft,
+        "--device",
+        "cpu",
+        "--json",
+        str(out),
+    ]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    cats = data["categories"]["greedy"]
+    assert set(cats) == {"code_completion", "translation"}
+    for category in cats.values():
+        assert set(category) == {"plain", "specviz_model", "specviz_ngram", "hf_assisted", "hf_prompt_lookup"}
+        for method, entry in category.items():
+            assert entry["tokens_per_s"] > 0
+            assert "speedup" in entry and "acceptance_rate" in entry
+            if method.startswith("specviz_"):
+                assert entry["identical"] is True
+                assert entry["predicted_speedup"] > 0
+    assert len(data["costs"]["verify_s"]) == 9
+    assert {"torch", "transformers", "torch_threads", "device"} <= set(data["environment"])
+    assert len(data["measurements"]) == 2 * 5
