@@ -52,6 +52,22 @@ def _decode_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-new-tokens", type=int, default=128)
     g.add_argument("--chat", action="store_true", help="wrap the prompt in the target's chat template")
     g.add_argument(
+        "--cross-method",
+        choices=["auto", "text", "tli"],
+        default="auto",
+        help="draft and target tokenizers differ: text (greedy, via re-tokenisation) or tli (sampling, "
+        "token-level intersection, lossless); auto picks by temperature",
+    )
+    g.add_argument(
+        "--rule",
+        choices=["lossless", "threshold", "typical"],
+        default="lossless",
+        help="acceptance rule; threshold (the lab's p>τ) and typical are LOSSY, for comparison only",
+    )
+    g.add_argument("--tau", type=float, default=0.1, help="threshold rule: accept when target_prob > τ")
+    g.add_argument("--typical-epsilon", type=float, default=0.09)
+    g.add_argument("--typical-delta", type=float, default=0.3)
+    g.add_argument(
         "--draft-confidence",
         type=float,
         default=None,

@@ -67,6 +67,13 @@ class StreamPrinter:
                     f"  {mode}  T={event.temperature:g}  seed={event.seed}  {event.device}/{event.dtype}",
                 ),
             )
+            if event.lossy:
+                self.console.print(
+                    Text(
+                        "LOSSY acceptance rule: the output is NOT distributed as the target's",
+                        style="bold red reverse",
+                    )
+                )
             if event.mode == "speculative":
                 self.console.print(legend())
             self.console.print(Text(event.prompt, style="dim"), end="")
@@ -87,6 +94,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     rows = [
         ("mode", f"{summary['drafter'] or 'plain'} drafter" if summary["drafter"] else "plain decoding"),
+        ("acceptance rule", "LOSSY (comparison only)" if summary["lossy"] else "lossless rejection sampling"),
         ("generated tokens", str(len(summary["token_ids"]))),
         ("iterations", str(summary["iterations"])),
         ("drafted / accepted", f"{summary['drafted']} / {summary['accepted']}"),
@@ -149,6 +157,7 @@ def summary_dict(started: RunStarted, finished: RunFinished | None, stats: RunSt
         "device": started.device,
         "dtype": started.dtype,
         "prompt_tokens": len(started.prompt_token_ids),
+        "lossy": started.lossy,
     }
 
 

@@ -412,14 +412,9 @@ def quantize_draft(lm: LoadedModel, scheme: str) -> str:
     return scheme
 
 
-def check_same_vocabulary(target: LoadedModel, draft: LoadedModel) -> None:
-    """Draft token ids are fed straight to the target, so both must mean the same strings."""
-    if target.tokenizer.get_vocab() != draft.tokenizer.get_vocab():
-        raise ModelError(
-            f"the draft ({draft.spec}) and the target ({target.spec}) use different tokenizers, so draft "
-            "token ids mean different text to the target. Use a draft from the target's family, or the "
-            "n-gram drafter (--drafter ngram); a cross-tokenizer mode is needed for this pair."
-        )
+def same_vocabulary(target: LoadedModel, draft: LoadedModel) -> bool:
+    """Whether draft token ids mean the same strings to the target (then ids pass straight through)."""
+    return bool(target.tokenizer.get_vocab() == draft.tokenizer.get_vocab())
 
 
 def list_models() -> list[dict[str, str]]:

@@ -29,6 +29,11 @@ def settings_from_args(args: Any) -> RunSettings:
         max_new_tokens=args.max_new_tokens,
         chat=args.chat,
         draft_confidence=args.draft_confidence,
+        cross_method=args.cross_method,
+        rule=args.rule,
+        tau=args.tau,
+        typical_epsilon=args.typical_epsilon,
+        typical_delta=args.typical_delta,
     )
 
 

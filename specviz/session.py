@@ -14,7 +14,7 @@ from specviz.decoding.decoder import DecodeConfig, RunInfo, autoregressive_decod
 from specviz.decoding.drafters import Drafter, ModelDrafter, NgramDrafter
 from specviz.decoding.events import Event
 from specviz.decoding.sampling import SamplingConfig
-from specviz.models import LoadedModel, check_same_vocabulary, load_model, quantize_draft
+from specviz.models import LoadedModel, load_model, quantize_draft, same_vocabulary
 
 
 class HFCodec:
@@ -55,6 +55,26 @@ class RunSettings:
     chat: bool = False
     ngram_max: int = 3
     draft_confidence: float | None = None  # stop drafting below this draft top-probability
+    cross_method: str = "auto"  # different tokenizers: text (greedy) or tli (sampling); see cross_tokenizer
+    rule: str = "lossless"  # lossless | threshold | typical (the last two only for comparison: lossy)
+    tau: float = 0.1  # threshold rule: accept when target_prob > tau
+    typical_epsilon: float = 0.09
+    typical_delta: float = 0.3
+
+
+def acceptance_rule(settings: RunSettings) -> tuple[Any, bool]:
+    """(verifier, lossy) for the settings' rule; only "lossless" keeps the target's distribution."""
+    from specviz.decoding.acceptance import verify
+
+    if settings.rule == "lossless":
+        return verify, False
+    from specviz.decoding.lossy import threshold_verifier, typical_verifier
+
+    if settings.rule == "threshold":
+        return threshold_verifier(settings.tau), True
+    if settings.rule == "typical":
+        return typical_verifier(settings.typical_epsilon, settings.typical_delta), True
+    raise ValueError(f"unknown acceptance rule {settings.rule!r}: use lossless, threshold or typical")
 
 
 class Session:
@@ -73,6 +93,8 @@ class Session:
         )
         self.draft: LoadedModel | None = None
         self.draft_quant = "none"
+        self.same_vocab = True
+        self._vocab_map: torch.Tensor | None = None  # cross-tokenizer id map, built once per session
         if options.draft:
             # The draft always lives on one device: the one the target's inputs live on.
             self.draft = load_model(
@@ -83,7 +105,9 @@ class Session:
                 options.trust_remote_code,
                 **kwargs,
             )
-            check_same_vocabulary(self.target, self.draft)
+            # Different tokenizers are bridged through text (cross_tokenizer.py) instead of
+            # feeding one model's token ids to the other.
+            self.same_vocab = same_vocabulary(self.target, self.draft)
             self.draft_quant = quantize_draft(self.draft, options.draft_quant)
         self.codec = HFCodec(self.target.tokenizer)
         self.target_backend = HFBackend(self.target.model)
@@ -103,7 +127,10 @@ class Session:
         return [int(i) for i in tok(settings.prompt, add_special_tokens=True)["input_ids"]]
 
     def config(self, settings: RunSettings) -> DecodeConfig:
+        verifier, lossy = acceptance_rule(settings)
         return DecodeConfig(
+            verifier=verifier,
+            lossy=lossy,
             max_new_tokens=settings.max_new_tokens,
             gamma=settings.gamma,
             sampling=SamplingConfig(settings.temperature, settings.top_k, settings.top_p),
@@ -130,11 +157,27 @@ class Session:
             return NgramDrafter(max_ngram=settings.ngram_max, device=self.target.device)
         if settings.drafter != "model":
             raise ValueError(f"unknown drafter {settings.drafter!r}: use model or ngram")
-        if self.draft_backend is None:
+        if self.draft_backend is None or self.draft is None:
             raise ValueError("the model drafter needs a draft model (--draft), or use --drafter ngram")
+        sampling = SamplingConfig(settings.temperature, settings.top_k, settings.top_p)
+        if not self.same_vocab:
+            from specviz.decoding.cross_tokenizer import CrossTokenizerDrafter
+
+            drafter = CrossTokenizerDrafter(
+                self.draft_backend,
+                self.draft.tokenizer,
+                self.target.tokenizer,
+                sampling,
+                self.target_backend.vocab_size,
+                method=settings.cross_method,  # type: ignore[arg-type]
+                vocab_map=self._vocab_map,
+            )
+            if drafter.method == "tli":
+                self._vocab_map = drafter.vocab_map
+            return drafter
         return ModelDrafter(
             self.draft_backend,
-            SamplingConfig(settings.temperature, settings.top_k, settings.top_p),
+            sampling,
             self.target_backend.vocab_size,
             confidence_stop=settings.draft_confidence,
         )

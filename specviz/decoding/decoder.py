@@ -69,6 +69,10 @@ class DecodeConfig:
     verifier: Verifier = verify
     lossy: bool = False
 
+    def __post_init__(self) -> None:
+        if self.verifier is not verify and not self.lossy and getattr(self.verifier, "lossy", True):
+            raise ValueError("a non-default acceptance rule must be labelled: pass lossy=True")
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -227,6 +231,7 @@ def speculative_decode(
                 verdict="accepted" if i < n else ("rejected" if i == n else "discarded"),
                 target_argmax=argmaxes[i],
                 overlap=overlaps[i],
+                draft_pieces=draft.pieces[i] if draft.pieces else None,
             )
             for i, tok in enumerate(drafted_ids)
         )

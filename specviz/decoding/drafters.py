@@ -21,6 +21,8 @@ from specviz.decoding.sampling import SamplingConfig, sample, to_probs
 class Draft:
     tokens: torch.Tensor  # [k] int64, k may be smaller than asked (even 0)
     probs: torch.Tensor | None  # [k, target_vocab]: what each token was drawn from; None = one-hot
+    # Cross-tokenizer drafters: per proposed target token, the draft tokens' text it came from.
+    pieces: tuple[tuple[str, ...], ...] | None = None
 
 
 class Drafter(Protocol):

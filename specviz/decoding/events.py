@@ -10,7 +10,8 @@ Vocabulary (used everywhere in specviz):
 - **rejected**: the first drafted token that fails. Drafted tokens after it are discarded
   (verdict ``discarded``) and are never shown as accepted.
 - **resampled**: the target's replacement for a rejected token, drawn from
-  ``norm(max(0, target_probs - draft_probs))``.
+  ``norm(max(0, target_probs - draft_probs))``. (In runs marked ``lossy`` — the comparison rules in
+  lossy.py — it is drawn from ``target_probs`` itself, which is part of why those rules are lossy.)
 - **bonus**: the extra token the target gives for free when every drafted token was accepted.
 - **acceptance rate** = accepted / drafted. It is *not* Leviathan's alpha
   (``alpha = E[sum_x min(target_probs[x], draft_probs[x])]``), which is estimated separately from
@@ -58,6 +59,8 @@ class DraftedToken:
     verdict: Verdict
     target_argmax: int  # what greedy decoding of the target would emit here
     overlap: float  # sum_x min(target_probs[x], draft_probs[x]) at this position: alpha's estimator
+    # Cross-tokenizer drafting only: the draft-vocabulary pieces this target token was made from.
+    draft_pieces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,12 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         corr = dict(fields["correction"])
         corr["top"] = _tuple(TokenProb(**t) for t in corr["top"])
         fields["correction"] = Correction(**corr)
-        fields["drafted"] = _tuple(DraftedToken(**d) for d in fields["drafted"])
+        fields["drafted"] = _tuple(
+            DraftedToken(
+                **{**d, "draft_pieces": _tuple(d["draft_pieces"]) if d.get("draft_pieces") else None}
+            )
+            for d in fields["drafted"]
+        )
         fields["new_token_ids"] = _tuple(fields["new_token_ids"])
         return Iteration(**fields)
     if kind == "run_finished":

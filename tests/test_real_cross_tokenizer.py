@@ -1,0 +1,30 @@
+"""SmolLM2-135M (its own tokenizer) drafting for Qwen2.5-Coder-1.5B: greedy output is the target's own.
+
+A separate module so the default pair's session (another module) is released before this loads.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from specviz.decoding.events import Iteration, RunFinished
+from specviz.session import ModelOptions, RunSettings, Session
+from tests.test_real_models import _need
+
+pytestmark = pytest.mark.real_models
+
+
+def test_smollm2_drafts_for_qwen_greedy_identical() -> None:
+    _need("qwen2.5-coder-1.5b", "smollm2-135m")
+    session = Session(ModelOptions("qwen2.5-coder-1.5b", "smollm2-135m", device="cpu", dtype="float32"))
+    assert not session.same_vocab
+    settings = RunSettings(
+        prompt="Write a Python function that reverses a list.", chat=True, gamma=4, max_new_tokens=20
+    )
+    events = list(session.speculative(settings))
+    spec = next(e for e in events if isinstance(e, RunFinished))
+    plain = next(e for e in session.plain(settings) if isinstance(e, RunFinished))
+    assert spec.token_ids == plain.token_ids
+    iterations = [e for e in events if isinstance(e, Iteration)]
+    assert sum(e.n_accepted for e in iterations) > 0  # the bridge really proposes usable tokens
+    assert any(d.draft_pieces for e in iterations for d in e.drafted)
