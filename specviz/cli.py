@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"specviz {__version__}")
     sub = parser.add_subparsers(dest="command")
 
+    replay = sub.add_parser("replay", help="open the UI on a recorded trace (no model needed)")
+    replay.add_argument("trace", type=Path)
+    replay.add_argument(
+        "--headless", action="store_true", help="print the recorded stream and summary instead"
+    )
+
     run = sub.add_parser("run", help="decode a prompt speculatively (UI, or --headless)")
     run.add_argument("prompt", nargs="?", default=DEFAULT_PROMPT)
     run.add_argument(
@@ -111,14 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("run", "replay", "models", "bench", "theory")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `specviz` and `specviz --target X --draft Y` open the UI: they mean `specviz run ...`.
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["run", "--chat", *argv]
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             from specviz.run_command import run_command
 
             return run_command(args)
+        if args.command == "replay":
+            return _replay_command(args)
         if args.command == "models":
             return _models_command(args)
         if args.command == "theory":
@@ -127,18 +142,41 @@ def main(argv: list[str] | None = None) -> int:
             from specviz.bench.command import bench_command
 
             return bench_command(args)
-        return _default_command(parser)
+        parser.print_help()
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
 
 
-def _default_command(parser: argparse.ArgumentParser) -> int:
-    # Until the terminal UI lands, the main job is the headless run on the default models.
-    from specviz.run_command import run_command
+def _replay_command(args: Any) -> int:
+    if not args.headless:
+        from specviz.ui_command import open_replay
 
-    args = parser.parse_args(["run", "--headless", "--baseline", "--chat"])
-    return run_command(args)
+        return open_replay(args.trace)
+    from rich.console import Console
+
+    from specviz.console import StreamPrinter, summary_dict, summary_table
+    from specviz.decoding.events import RunStarted, TraceError, read_trace
+    from specviz.decoding.metrics import RunStats
+
+    console = Console(highlight=False)
+    printer = StreamPrinter(console)
+    started, stats = None, RunStats()
+    try:
+        for event in read_trace(args.trace):
+            if isinstance(event, RunStarted):
+                if started is not None:
+                    console.print(summary_table(summary_dict(started, None, stats)))
+                started, stats = event, RunStats()
+            stats.observe(event)
+            printer(event)
+    except TraceError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    if started is not None:
+        console.print(summary_table(summary_dict(started, None, stats)))
+    return 0
 
 
 def _models_command(args: Any) -> int:

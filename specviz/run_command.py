@@ -72,8 +72,6 @@ def consume(
 def run_command(args: Any) -> int:
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    if not args.headless:
-        err.print("[yellow]The terminal UI is not available in this build yet; running headless.[/yellow]")
     settings = settings_from_args(args)
     if settings.gamma < 0:
         err.print("[red]error:[/red] --gamma must be >= 0")
@@ -90,19 +88,25 @@ def run_command(args: Any) -> int:
     try:
         session = _load(options, err)
         session.warm_up()
+        if not args.headless:
+            from specviz.ui_command import open_live
+
+            open_live(session, settings, args.trace)
+            return 0
         with ExitStack() as stack:
             sinks: list[Any] = [StreamPrinter(console, show_rejected=not args.hide_rejected)]
             if args.trace:
                 stream = stack.enter_context(args.trace.open("w", encoding="utf-8"))
                 sinks.append(TraceWriter(stream).write)
             started, finished, stats = consume(session.speculative(settings), sinks)
-        assert started is not None
-        summary = summary_dict(started, finished, stats)
-        if args.baseline:
-            console.print("[dim]plain decoding baseline (same target, settings and seed)…[/dim]")
-            b_started, b_finished, b_stats = consume(session.plain(settings), [])
-            assert b_started is not None
-            add_baseline(summary, summary_dict(b_started, b_finished, b_stats))
+            assert started is not None
+            summary = summary_dict(started, finished, stats)
+            if args.baseline:
+                console.print("[dim]plain decoding baseline (same target, settings and seed)…[/dim]")
+                # The trace gets the baseline too: `specviz replay` can then race the two runs.
+                b_started, b_finished, b_stats = consume(session.plain(settings), sinks[1:])
+                assert b_started is not None
+                add_baseline(summary, summary_dict(b_started, b_finished, b_stats))
     except (ModelError, PromptTooLongError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         return 2

@@ -1,0 +1,1 @@
+"""The widgets of the specviz screen, one idea per module."""

@@ -1,0 +1,202 @@
+"""The selected iteration, one row per drafted token, and the token the target added at its end."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from specviz.decoding.events import Correction, DraftedToken, Iteration
+from specviz.tui.recording import Recording
+from specviz.tui.widgets.status_styles import GLYPHS, STATUS_COMPONENT_CLASSES, STATUS_CSS
+
+TOKEN_CELLS = 14
+
+
+def token_repr(text: str, cells: int = TOKEN_CELLS) -> str:
+    """A token as a quoted string with its whitespace visible: the leading space matters."""
+    shown = json.dumps(text, ensure_ascii=False)
+    return shown if len(shown) <= cells else shown[: cells - 2] + '…"'
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+class IterationInspector(VerticalScroll):
+    """Shows one iteration; rebuilt on selection (small: γ rows), restyled through component classes."""
+
+    DEFAULT_CSS = (
+        """
+    IterationInspector {
+        height: 1fr;
+        background: $surface;
+        padding: 0 1;
+        & > Static { width: auto; min-width: 100%; }
+    }
+    """
+        + STATUS_CSS
+    )
+
+    COMPONENT_CLASSES = STATUS_COMPONENT_CLASSES
+
+    def __init__(
+        self, *, show_timings: bool = True, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self._show_timings = show_timings
+        self._run: Recording | None = None
+        self._index: int | None = None
+        self._pending = False
+        self._body = Static(id="inspector-body")
+
+    def compose(self):  # type: ignore[override]
+        yield self._body
+
+    @property
+    def index(self) -> int | None:
+        return self._index
+
+    def show(self, run: Recording | None, index: int | None, *, pending: bool = False) -> None:
+        self._run, self._index, self._pending = run, index, pending
+        self._render_body()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self.is_mounted:
+            self._render_body()
+
+    def _style(self, status: str) -> Style:
+        return self.get_component_rich_style(f"status--{status}", partial=True)
+
+    def _render_body(self) -> None:
+        run, index = self._run, self._index
+        if run is None or index is None or not 0 <= index < len(run.iterations):
+            self.border_title = "iteration"
+            hint = "No iteration selected: press r to run, space to play, → to step."
+            self._body.update(Text(hint, style=self._style("prompt")))
+            return
+        it = run.iterations[index]
+        self.border_title = f"iteration {it.index}"
+        self._body.update(self.render_iteration(run, it))
+
+    def render_iteration(self, run: Recording, it: Iteration) -> RenderableType:
+        parts: list[RenderableType] = [self._header(it)]
+        if it.drafted:
+            parts.append(self._table(run, it))
+        if self._pending:
+            parts.append(Text("step again (→) to let the target verify them", self._style("pending")))
+        else:
+            parts.append(self._correction(run, it))
+        return Group(*parts)
+
+    def _header(self, it: Iteration) -> Text:
+        text = Text()
+        if self._pending:
+            text.append(f"γ {it.gamma} · {len(it.drafted)} drafted · the target has not scored them yet")
+            return text
+        if it.drafted:
+            text.append(f"γ {it.gamma} · {it.n_accepted}/{len(it.drafted)} accepted · ")
+        n = len(it.new_token_ids)
+        text.append(f"+{n} token{'s' if n != 1 else ''} · {it.total_tokens} total")
+        if self._show_timings:
+            text.append(f" · draft {it.draft_time_s * 1000:.0f} ms · verify {it.verify_time_s * 1000:.0f} ms")
+        return text
+
+    def _table(self, run: Recording, it: Iteration) -> Table:
+        greedy = run.greedy
+        table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold")
+        table.add_column("#", justify="right")
+        table.add_column("token")
+        table.add_column("q draft", justify="right")
+        table.add_column("p target", justify="right")
+        if greedy:
+            table.add_column("target argmax")
+        else:
+            table.add_column("p/q", justify="right")
+            table.add_column("u", justify="right")
+        table.add_column("Σmin", justify="right")
+        table.add_column("verdict")
+        pieces = any(d.draft_pieces for d in it.drafted)
+        if pieces:
+            table.add_column("draft pieces")
+        for d in it.drafted:
+            status = "pending" if self._pending else d.verdict
+            style = self._style(status)
+            row: list[RenderableType] = [
+                str(d.position),
+                Text(token_repr(d.text), style=style),
+                _num(d.draft_prob),
+            ]
+            if self._pending:
+                # Only the drafter has spoken: everything the target computes is still unknown.
+                row += ["–"] * (3 if greedy else 4)
+            else:
+                row.append(_num(d.target_prob))
+                row += [self._argmax_cell(run, d)] if greedy else [_num(d.ratio, 2), _num(d.u)]
+                row.append(_num(d.overlap, 2))
+            row.append(Text(f"{GLYPHS[status]} {status}", style=style))
+            if pieces:
+                # Cross-tokenizer drafting: the draft-vocabulary pieces this target token was made from.
+                row.append(" ".join(token_repr(p, 12) for p in d.draft_pieces or ()))
+            table.add_row(*row)
+        return table
+
+    def _argmax_cell(self, run: Recording, d: DraftedToken) -> Text:
+        """What greedy decoding of the target emits here; after a rejection it only reads as context."""
+        if d.verdict == "discarded":
+            style = self._style("discarded") + Style(strike=False)
+        elif d.verdict == "rejected":
+            style = self._style("resampled")  # the argmax is what replaces the rejected draft
+        else:
+            style = self._style("accepted")
+        if d.token_id == d.target_argmax:
+            return Text("= same", style=style)
+        text = run.token_text(d.target_argmax)
+        shown = token_repr(text) if text is not None else f"id {d.target_argmax}"
+        return Text(f"≠ {shown}", style=style)
+
+    def _correction(self, run: Recording, it: Iteration) -> RenderableType:
+        c = it.correction
+        style = self._style(c.kind)
+        line = Text()
+        line.append(f"{GLYPHS[c.kind]} {c.kind} ", style=style)
+        line.append(token_repr(c.text, 24), style=style)
+        line.append(f"  p={c.prob:.3f}  ")
+        lossy = run.started is not None and run.started.lossy
+        line.append(_explain(c, it, run.greedy, lossy), style=self._style("prompt"))
+        if not c.top:
+            return line
+        residual = c.kind == "resampled" and not run.greedy and not lossy
+        top = Text("  residual top: " if residual else "  top: ")
+        for i, entry in enumerate(c.top[:5]):
+            if i:
+                top.append(" · ")
+            chosen = entry.token_id == c.token_id
+            top.append(token_repr(entry.text, 16), style=style if chosen else Style())
+            top.append(f" {entry.prob:.3f}")
+        return Group(line, top)
+
+
+def _explain(c: Correction, it: Iteration, greedy: bool, lossy: bool) -> str:
+    if c.kind == "bonus":
+        n = len(it.drafted)
+        return (
+            f"all {n} drafts accepted: a free token from the target"
+            if n != 1
+            else "the draft was accepted: a free token"
+        )
+    if c.kind == "plain":
+        return "plain decoding: one target step, one token"
+    rejected = next((d for d in it.drafted if d.verdict == "rejected"), None)
+    what = f"replaces {token_repr(rejected.text, 16)}" if rejected else "replaces the rejected draft"
+    if greedy:
+        return f"target argmax, {what}"
+    if lossy:
+        return f"drawn from p itself (lossy rule), {what}"
+    return f"drawn from norm(max(0, p − q)), {what}"

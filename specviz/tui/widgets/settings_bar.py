@@ -1,0 +1,120 @@
+"""The settings of the current run (from RunStarted) and what the next run will change."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.geometry import Size
+from textual.markup import escape
+from textual.widget import Widget
+
+from specviz.decoding.events import RunStarted
+from specviz.tui.source import RunSettings
+
+SEP = "  "
+
+
+def _opt(value: float | int | None) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
+def settings_markup(started: RunStarted | None, next_run: RunSettings | None) -> str:
+    """Markup for the bar on one line."""
+    return SEP.join(settings_parts(started, next_run))
+
+
+def wrap_parts(parts: list[str], width: int) -> list[str]:
+    """Lines of markup, breaking only between parts so a label never leaves its value."""
+    lines: list[str] = []
+    line: list[str] = []
+    used = 0
+    for part in parts:
+        cells = Content.from_markup(part).cell_length
+        if line and used + len(SEP) + cells > width:
+            lines.append(SEP.join(line))
+            line, used = [], 0
+        used += (len(SEP) if line else 0) + cells
+        line.append(part)
+    if line:
+        lines.append(SEP.join(line))
+    return lines
+
+
+def settings_parts(started: RunStarted | None, next_run: RunSettings | None) -> list[str]:
+    """The run's real settings, with ``old→new`` where the next run differs, one part per setting."""
+    parts: list[str] = []
+
+    def item(label: str, current: str, upcoming: str | None = None) -> None:
+        value = escape(current)
+        if upcoming is not None and upcoming != current:
+            value = f"{value}[$text-warning]→{escape(upcoming)}[/]"
+        parts.append(f"[$text-muted]{label}[/] {value}")
+
+    n = next_run
+    if started is None:
+        if n is None:
+            return ["[$text-muted]no run yet[/]"]
+        parts.append("[$text-muted]next run[/]")
+        item("mode", n.mode)
+        if n.mode == "speculative":
+            item("drafter", n.drafter)
+            item("γ", str(n.gamma))
+        item("T", f"{n.temperature:g}")
+        item("top-k", _opt(n.top_k))
+        item("top-p", _opt(n.top_p))
+        item("seed", str(n.seed))
+        item("max", str(n.max_new_tokens))
+        return parts
+    speculative = started.mode == "speculative"
+    item("target", started.target)
+    if speculative:
+        item("drafter", started.drafter or "?", None if n is None or n.mode != "speculative" else n.drafter)
+        if started.draft:
+            item("draft", started.draft)
+        item("γ", str(started.gamma), None if n is None else str(n.gamma))
+    else:
+        item(
+            "mode", "plain", None if n is None else ("plain" if n.mode == "autoregressive" else "speculative")
+        )
+    item("T", f"{started.temperature:g}", None if n is None else f"{n.temperature:g}")
+    item("top-k", _opt(started.top_k), None if n is None else _opt(n.top_k))
+    item("top-p", _opt(started.top_p), None if n is None else _opt(n.top_p))
+    item("seed", str(started.seed), None if n is None else str(n.seed))
+    parts.append(escape(f"{started.device}/{started.dtype}"))
+    if started.lossy:
+        parts.append("[$text-error b]LOSSY[/]")
+    return parts
+
+
+class SettingsBar(Widget):
+    DEFAULT_CSS = """
+    SettingsBar {
+        height: auto;
+        max-height: 3;
+        background: $panel;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._parts: list[str] = []
+
+    @property
+    def markup(self) -> str:
+        return SEP.join(self._parts)
+
+    @property
+    def plain(self) -> str:
+        return Content.from_markup(self.markup).plain
+
+    def show(self, started: RunStarted | None, next_run: RunSettings | None) -> None:
+        parts = settings_parts(started, next_run)
+        if parts != self._parts:
+            self._parts = parts
+            self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(1, len(wrap_parts(self._parts, width)))
+
+    def render(self) -> Content:
+        return Content.from_markup("\n".join(wrap_parts(self._parts, max(1, self.content_size.width))))

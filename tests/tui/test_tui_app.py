@@ -1,0 +1,545 @@
+"""The app driven by keys (Textual's pilot), fed by the fake source or a recorded trace."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from textual.widgets import TextArea
+
+from specviz.decoding.events import Event, Iteration, RunFinished, dumps, read_trace
+from specviz.tui.app import SpecvizApp
+from specviz.tui.fake_source import FakeSource
+from specviz.tui.source import RunSettings
+from specviz.tui.widgets.charts import ChartsPanel
+from specviz.tui.widgets.help_screen import HelpScreen
+from specviz.tui.widgets.inspector import IterationInspector
+from specviz.tui.widgets.race_view import RacePanel
+from specviz.tui.widgets.settings_bar import SettingsBar
+from specviz.tui.widgets.stats_bar import StatsBar
+from specviz.tui.widgets.theory_view import TheoryPanel
+from specviz.tui.widgets.token_stream import TokenStream
+
+from .conftest import settle, wait_until
+
+SIZE = (100, 32)
+SETTINGS = RunSettings(
+    prompt="Explain speculative decoding.", gamma=4, temperature=0.8, seed=1, max_new_tokens=60
+)
+
+
+def live_app(tmp_path: Path, **kwargs) -> SpecvizApp:
+    options = {"factory": FakeSource(), "settings": SETTINGS, "export_dir": tmp_path, "blink": False}
+    options.update(kwargs)
+    return SpecvizApp(**options)
+
+
+def stream(app: SpecvizApp) -> TokenStream:
+    return app.query_one("#stream", TokenStream)
+
+
+def first_rejection(app: SpecvizApp) -> int:
+    return next(i for i, it in enumerate(app.run_recording.iterations) if it.correction.kind == "resampled")
+
+
+# -- replay ------------------------------------------------------------------------------------------
+
+
+async def test_replay_opens_at_the_end_with_the_last_iteration_selected(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        run = app.run_recording
+        finished = sampled_events[-1]
+        assert isinstance(finished, RunFinished)
+        assert len(run) == finished.iterations
+        assert app.revealed == len(run) and app.selected == len(run) - 1
+        assert stream(app).shown == len(run)
+        assert app.query_one("#inspector", IterationInspector).index == len(run) - 1
+        view = app.query_one("#stats", StatsBar).view
+        assert view is not None and view.stats is not None
+        assert view.stats.tokens == len(finished.token_ids)
+        assert "γ 4" in app.query_one("#settings", SettingsBar).plain
+        assert app.query_one("#prompt", TextArea).text == run.started.prompt
+        assert app.query_one("#prompt", TextArea).read_only
+
+
+async def test_step_back_step_first_last_move_the_playhead(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        total = len(app.run_recording)
+        await pilot.press("left", "left", "b")
+        assert app.revealed == total - 3 and app.selected == total - 4
+        assert stream(app).shown == total - 3
+        assert app.query_one("#stats", StatsBar).view.shown == total - 3
+        expected_tokens = sum(len(it.new_token_ids) for it in app.run_recording.iterations[: total - 3])
+        assert app.query_one("#stats", StatsBar).view.stats.tokens == expected_tokens
+        await pilot.press("right")
+        assert app.revealed == total - 2
+        await pilot.press("home")
+        assert app.revealed == 0 and app.selected is None
+        assert app.query_one("#inspector", IterationInspector).index is None
+        assert stream(app).layout_lines[0][0][1] == "prompt"
+        await pilot.press("n")
+        assert app.revealed == 1 and app.selected == 0
+        await pilot.press("end")
+        assert app.revealed == total
+        await pilot.press("right")  # at the end of a finished replay: nothing to reveal
+        assert app.revealed == total
+
+
+async def test_tokens_are_styled_by_their_status(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        i = first_rejection(app)
+        it = app.run_recording.iterations[i]
+        expected = [d.verdict for d in it.drafted] + ["resampled"]
+        assert [status for _, status in stream(app).statuses_of(i)] == expected
+        bonus = next(k for k, x in enumerate(app.run_recording.iterations) if x.correction.kind == "bonus")
+        assert stream(app).statuses_of(bonus)[-1][1] == "bonus"
+        # Styles come from component classes, with a text style besides colour (NO_COLOR still reads).
+        rejected = stream(app).get_component_rich_style("status--rejected", partial=True)
+        discarded = stream(app).get_component_rich_style("status--discarded", partial=True)
+        resampled = stream(app).get_component_rich_style("status--resampled", partial=True)
+        assert rejected.strike and rejected.bold
+        assert discarded.strike and discarded.dim
+        assert resampled.underline
+        # ...and the rendered line really carries them.
+        app.jump_to(it.index)
+        await pilot.pause()
+        strips = [stream(app).render_line(y) for y in range(stream(app).size.height)]
+        struck = [seg.text for strip in strips for seg in strip if seg.style is not None and seg.style.strike]
+        rejected_text = next(d.text for d in it.drafted if d.verdict == "rejected")
+        assert rejected_text.replace("\n", "↵") in "".join(struck)
+
+
+async def test_hiding_drafts_and_iteration_marks(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        statuses = {s for line in stream(app).layout_lines for _, s, _ in line}
+        assert {"rejected", "discarded", "boundary"} <= statuses
+        await pilot.press("o", "i")
+        statuses = {s for line in stream(app).layout_lines for _, s, _ in line}
+        assert not statuses & {"rejected", "discarded", "boundary"}
+        text = "".join(t for line in stream(app).layout_lines for t, s, _ in line if s != "prompt")
+        assert text == app.run_recording.finished.text.replace("\n", "")
+
+
+async def test_jump_to_an_iteration(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("j", "1", "0", "enter")
+        await pilot.pause()
+        assert app.revealed == 11
+        assert app.run_recording.iterations[app.selected].index == 10
+        await pilot.press("j", "escape")
+        assert app.revealed == 11
+
+
+async def test_two_phase_step_shows_the_draft_pending_then_verified(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("w", "home", "right")
+        assert app.pending and app.revealed == 0 and app.selected == 0
+        drafted = app.run_recording.iterations[0].drafted
+        assert [s for _, s in stream(app).statuses_of(0)] == ["pending"] * len(drafted)
+        await pilot.press("right")
+        assert not app.pending and app.revealed == 1
+        assert "pending" not in {s for _, s in stream(app).statuses_of(0)}
+        await pilot.press("right", "left")
+        assert not app.pending and app.revealed == 1
+
+
+async def test_clicking_a_token_selects_its_iteration(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("home")
+        for _ in range(6):
+            await pilot.press("right")
+        lines = stream(app).layout_lines
+        y, x = next(
+            (y, sum(len(t) for t, _, _ in line[:k]))
+            for y, line in enumerate(lines)
+            for k, (_, status, iteration) in enumerate(line)
+            if iteration == 2 and status != "boundary"
+        )
+        await pilot.click("#stream", offset=(x, y))
+        assert app.selected == 2 and app.revealed == 6
+        assert app.query_one("#inspector", IterationInspector).index == 2
+
+
+async def test_playback_reveals_at_the_measured_pace_and_stops_at_the_end(
+    sampled_events: list[Event],
+) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False, start_at="start")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.revealed == 0
+        await pilot.press("space")
+        assert app.playing and app.revealed < len(app.run_recording)
+        for _ in range(6):
+            await pilot.press("plus")
+        assert app.speed == 16.0
+        await wait_until(pilot, lambda: not app.playing)
+        assert app.revealed == len(app.run_recording)
+        await pilot.press("minus", "minus", "minus", "minus", "minus", "minus")
+        await pilot.press("space", "space")  # replay from the start, then pause
+        assert not app.playing and app.revealed < len(app.run_recording)
+
+
+async def test_replay_cannot_run_or_change_settings(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        before = app.next_settings
+        await pilot.press("r", "G", "t")
+        assert app.next_settings == before
+        assert not app.decoding
+        assert len(app._notifications) >= 1
+
+
+# -- charts and theory ---------------------------------------------------------------------------------
+
+
+async def test_charts_follow_the_playhead(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        charts = app.query_one("#charts", ChartsPanel)
+        assert app.query_one("#tabs").active == "tab-charts"
+        data = charts.data
+        assert data is not None
+        stats = app.query_one("#stats", StatsBar).view.stats
+        assert data.running[-1] == pytest.approx(stats.acceptance_rate)
+        assert len(data.running) == len(app.run_recording)
+        assert sum(data.lengths) == len(app.run_recording)
+        assert len(data.theory_curve) == 16 and data.gamma == 4
+        await pilot.press("home")
+        for _ in range(5):
+            await pilot.press("right")
+        await pilot.pause()
+        assert len(charts.data.running) == 5
+
+
+async def test_theory_cost_ratio_keys(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        theory = app.query_one("#theory", TheoryPanel)
+        measured = app.query_one("#stats", StatsBar).view.stats.cost_ratio
+        assert theory.cost_ratio == pytest.approx(measured, abs=1e-4)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        assert theory.cost_ratio == pytest.approx(round(measured + 0.1, 2), abs=0.011)
+        assert app.query_one("#tabs").active == "tab-theory"
+
+
+# -- live runs -------------------------------------------------------------------------------------------
+
+
+async def test_live_run_streams_every_iteration(tmp_path: Path) -> None:
+    app = live_app(tmp_path, autorun=True)
+    expected = list(FakeSource()(SETTINGS))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: not app.decoding)
+        run = app.run_recording
+        assert run.finished is not None and run.finished.text == expected[-1].text
+        assert [dumps(it) for it in run.iterations] == [
+            dumps(e) for e in expected if isinstance(e, Iteration)
+        ]
+        assert app.revealed == len(run) and app.selected == len(run) - 1
+        assert app.query_one("#stats", StatsBar).view.state.startswith("■")
+
+
+class CountingSource:
+    """The fake, 20 ms per iteration, counting the events it was asked for (i.e. computed)."""
+
+    def __init__(self) -> None:
+        self.produced = 0
+
+    def __call__(self, settings: RunSettings) -> Iterator[Event]:
+        for event in FakeSource()(settings):
+            if isinstance(event, Iteration):
+                time.sleep(0.02)
+            self.produced += 1
+            yield event
+
+
+async def test_pause_holds_the_decoder_and_step_pulls_one_iteration(tmp_path: Path) -> None:
+    source = CountingSource()
+    app = live_app(tmp_path, factory=source, settings=SETTINGS.evolve(max_new_tokens=400))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await wait_until(pilot, lambda: app.run_recording.started is not None)
+        await pilot.press("space")
+        assert app.paused
+        # The iteration in flight when pausing may still arrive: wait until the count is stable
+        # (robust on a loaded machine, where one iteration can take far longer than 20 ms).
+        held = -1
+        for _ in range(50):
+            if source.produced == held:
+                break
+            held = source.produced
+            await settle(pilot, 0.3)
+        revealed = app.revealed
+        await settle(pilot, 0.3)
+        assert source.produced == held, "a paused decoder must not compute"
+        assert len(app.run_recording) == held - 1 and app.run_recording.finished is None
+        assert app.revealed == revealed
+        await pilot.press("end")
+        assert app.revealed == len(app.run_recording)
+        await pilot.press("right")  # one step past what was decoded: exactly one more iteration
+        await wait_until(pilot, lambda: app.revealed == held)
+        await settle(pilot, 0.2)
+        assert source.produced == held + 1 and app.revealed == len(app.run_recording)
+        await pilot.press("space")  # resume: follows the decoder to the end
+        assert not app.paused
+        await wait_until(pilot, lambda: not app.decoding)
+        assert app.run_recording.finished is not None
+        assert app.revealed == len(app.run_recording)
+
+
+async def test_step_back_during_a_live_run_replays_recorded_iterations(tmp_path: Path) -> None:
+    app = live_app(tmp_path, autorun=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: not app.decoding)
+        total = len(app.run_recording)
+        await pilot.press("left", "left")
+        assert app.revealed == total - 2 and len(app.run_recording) == total
+        await pilot.press("right")
+        assert app.revealed == total - 1
+
+
+async def test_changing_gamma_applies_to_the_next_run(tmp_path: Path) -> None:
+    app = live_app(tmp_path, autorun=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: not app.decoding)
+        await pilot.press("G", "G", "T", "d", "S")
+        nxt = app.next_settings
+        assert (nxt.gamma, nxt.temperature, nxt.drafter, nxt.seed) == (6, 1.0, "ngram", 2)
+        assert "γ 4→6" in app.query_one("#settings", SettingsBar).plain
+        assert app.run_recording.started.gamma == 4
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not app.decoding and app.run_recording.finished is not None)
+        started = app.run_recording.started
+        assert (started.gamma, started.temperature, started.drafter, started.seed) == (6, 1.0, "ngram", 2)
+        assert max(len(it.drafted) for it in app.run_recording.iterations) == 6
+        assert "→" not in app.query_one("#settings", SettingsBar).plain
+
+
+async def test_edited_prompt_is_decoded(tmp_path: Path) -> None:
+    app = live_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        assert isinstance(app.focused, TextArea)
+        await pilot.press("end", "space", "H", "i")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.run_recording.finished is not None)
+        assert app.run_recording.started.prompt == SETTINGS.prompt + " Hi"
+        assert isinstance(app.focused, TokenStream)
+
+
+async def test_a_new_run_cancels_the_old_one(tmp_path: Path) -> None:
+    app = live_app(tmp_path, factory=FakeSource(delay_scale=0.05))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await wait_until(pilot, lambda: len(app.run_recording) >= 1)
+        await pilot.press("G", "r")
+        await wait_until(pilot, lambda: not app.decoding)
+        run = app.run_recording
+        assert run.started.gamma == 5
+        assert [it.index for it in run.iterations] == list(range(len(run)))
+        assert run.finished is not None
+
+
+async def test_a_failing_decoder_is_reported_not_raised(tmp_path: Path) -> None:
+    def broken(settings: RunSettings):
+        events = FakeSource()(settings)
+        yield next(events)
+        yield next(events)
+        raise RuntimeError("out of memory [simulated]")
+
+    app = live_app(tmp_path, factory=broken, autorun=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: not app.decoding)
+        assert len(app.run_recording) == 1
+        assert any("out of memory" in n.message for n in app._notifications)
+
+
+async def test_record_to_writes_a_replayable_trace(tmp_path: Path) -> None:
+    trace = tmp_path / "run.jsonl"
+    app = live_app(tmp_path, autorun=True, record_to=trace)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: not app.decoding)
+    recorded = list(read_trace(trace))
+    assert [dumps(e) for e in recorded] == [dumps(e) for e in FakeSource()(SETTINGS)]
+
+
+# -- race ----------------------------------------------------------------------------------------------------
+
+
+async def test_live_race_plays_both_and_marks_identical_greedy_outputs(tmp_path: Path) -> None:
+    app = live_app(tmp_path, settings=SETTINGS.evolve(temperature=0.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("x")
+        assert app.query_one("#tabs").active == "tab-race"
+        await wait_until(
+            pilot, lambda: app.race_runs is not None and app.race_runs["speculative"].finished is not None
+        )
+        await pilot.pause()
+        assert app.playing
+        await pilot.press("end")
+        race = app.query_one("#race", RacePanel)
+        plain, spec = app.race_runs["plain"], app.race_runs["speculative"]
+        assert race.shown == (len(plain), len(spec))
+        assert race.status_text.startswith("✓ identical greedy outputs")
+        assert plain.finished.token_ids == spec.finished.token_ids
+        # The race's plain run is the baseline of the speculative one now in the main view.
+        assert app.run_recording is spec and app.baseline is plain
+        assert app.query_one("#stats", StatsBar).view.stats.measured_speedup is not None
+
+
+async def test_replayed_race(greedy_race_events: list[Event]) -> None:
+    app = SpecvizApp(events=greedy_race_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.baseline is not None and not app.baseline.speculative
+        await pilot.press("x")
+        assert app.playing
+        await pilot.press("end")
+        assert not app.playing
+        race = app.query_one("#race", RacePanel)
+        assert race.shown == (len(app.race_runs["plain"]), len(app.race_runs["speculative"]))
+        assert "identical" in race.status_text
+
+
+async def test_race_without_a_plain_run_in_the_trace(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("x")
+        assert not app.playing and app.race_runs is None
+
+
+# -- export, help, palette ---------------------------------------------------------------------------------
+
+
+async def test_export_writes_svg_metrics_and_trace(tmp_path: Path, sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, export_dir=tmp_path, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("left", "left", "e")
+        await pilot.pause()
+        revealed = app.revealed
+    svg, metrics_json, metrics_csv, trace = (
+        next(tmp_path.glob(f"*.{ext}")) for ext in ("svg", "json", "csv", "jsonl")
+    )
+    assert svg.read_text(encoding="utf-8").lstrip().startswith("<svg")
+    metrics = json.loads(metrics_json.read_text(encoding="utf-8"))
+    shown = [e for e in sampled_events if isinstance(e, Iteration)][:revealed]
+    assert metrics["iterations_shown"] == revealed
+    assert metrics["accepted"] == sum(it.n_accepted for it in shown)
+    assert metrics["acceptance_rate"] == pytest.approx(metrics["accepted"] / metrics["drafted"])
+    assert metrics["mean_accepted_length"] >= 1
+    rows = list(csv.DictReader(metrics_csv.open(encoding="utf-8")))
+    assert len(rows) == revealed and int(rows[0]["index"]) == shown[0].index
+    assert [dumps(e) for e in read_trace(trace)] == [dumps(e) for e in sampled_events]
+
+
+async def test_help_lists_the_bindings(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Race", "Export", "Step", "Back", "Jump to iteration", "γ +1"} <= titles
+
+
+async def test_statuses_differ_without_colour(sampled_events: list[Event]) -> None:
+    """NO_COLOR / 16 colours: every status keeps a distinct text style (strike, dim, underline...)."""
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        attributes = {}
+        for status in ("prompt", "accepted", "rejected", "discarded", "resampled", "bonus", "pending"):
+            style = stream(app).get_component_rich_style(f"status--{status}", partial=True)
+            attributes[status] = tuple(
+                bool(a) for a in (style.bold, style.dim, style.italic, style.underline, style.strike)
+            )
+        assert len(set(attributes.values())) == len(attributes)
+
+
+def test_run_replay_reports_a_corrupt_trace(tmp_path: Path) -> None:
+    from specviz.decoding.events import TraceError
+    from specviz.tui.app import run_replay
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"v": 1, "type": "iteration"}\n', encoding="utf-8")
+    with pytest.raises(TraceError, match=r"bad\.jsonl:1"):
+        run_replay(bad)
+
+
+def _inspector_text(app: SpecvizApp, index: int) -> str:
+    from rich.console import Console
+
+    inspector = app.query_one("#inspector", IterationInspector)
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(inspector.render_iteration(app.run_recording, app.run_recording.iterations[index]))
+    return console.export_text()
+
+
+async def test_inspector_rows_for_a_rejection(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        i = first_rejection(app)
+        it = app.run_recording.iterations[i]
+        text = _inspector_text(app, i)
+        rejected = next(d for d in it.drafted if d.verdict == "rejected")
+        assert f"{rejected.u:.3f}" in text and f"{rejected.ratio:.2f}" in text
+        assert "✗ rejected" in text and "↻ resampled" in text and "residual top:" in text
+        assert "norm(max(0, p − q))" in text
+        assert text.count("⊘ discarded") == sum(d.verdict == "discarded" for d in it.drafted)
+
+
+async def test_inspector_greedy_argmax_and_cross_tokenizer_pieces(greedy_race_events: list[Event]) -> None:
+    events = list(greedy_race_events)
+    k = next(i for i, e in enumerate(events) if isinstance(e, Iteration) and len(e.drafted) > 1 and i > 60)
+    it = events[k]
+    pieces = (replace(it.drafted[0], draft_pieces=("spec", "ul")), *it.drafted[1:])
+    events[k] = replace(it, drafted=pieces)
+    app = SpecvizApp(events=events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        index = next(n for n, x in enumerate(app.run_recording.iterations) if x.drafted == pieces)
+        text = _inspector_text(app, index)
+        assert "target argmax" in text and " u " not in text
+        assert "draft pieces" in text and '"spec" "ul"' in text
+        if it.drafted[0].verdict == "accepted":
+            assert "= same" in text
+
+
+async def test_a_theme_restyles_the_statuses(sampled_events: list[Event]) -> None:
+    app = SpecvizApp(events=sampled_events, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        dark = stream(app).get_component_rich_style("status--accepted", partial=True).color
+        app.theme = "textual-light"
+        await pilot.pause()
+        light = stream(app).get_component_rich_style("status--accepted", partial=True).color
+        assert dark != light
+        strip = stream(app).render_line(0)  # re-rendered with the new theme, not served from the cache
+        assert stream(app).rich_style.bgcolor in {seg.style.bgcolor for seg in strip if seg.style is not None}
