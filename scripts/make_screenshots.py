@@ -20,7 +20,7 @@ from specviz.decoding.events import Event, read_trace
 from specviz.tui.app import SpecvizApp
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TRACE = ROOT / "tests" / "tui" / "data" / "greedy_race.jsonl"
+DEFAULT_TRACE = ROOT / "screenshots" / "default-pair.jsonl"  # recorded from the real default pair
 
 Prepare = Callable[[SpecvizApp, Pilot], Awaitable[None]]
 
