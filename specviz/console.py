@@ -42,7 +42,7 @@ def iteration_text(it: Iteration, show_rejected: bool = True) -> Text:
             text.append(d.text, style=STYLES["accepted"])
         elif d.verdict == "rejected" and show_rejected:
             text.append(d.text, style=STYLES["rejected"])
-    if len(it.new_token_ids) > it.n_accepted:  # the correction was committed (not cut by the budget)
+    if it.correction.committed:
         text.append(it.correction.text, style=STYLES[it.correction.kind])
     return text
 

@@ -298,13 +298,29 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
+def _cpu_has_fast_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
 def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto`` picks what decodes fastest: float32 on CPU (single-token steps were faster than
-    bfloat16 on the 2-core machines we measured), bfloat16 on CUDA, float16 on MPS."""
+    """``auto`` picks what decodes fastest on the device.
+
+    CPU: bfloat16 where the CPU has native bf16 matrix units (AMX or AVX512-BF16), else float32.
+    Measured on a 2-core Sapphire Rapids (AMX) with torch 2.13: plain decoding of the 1.5B target
+    ran 4.4 tok/s in bfloat16 against 2.0 in float32, and bf16 verification of 16 tokens cost about
+    1.25x one token (float32: 2-3x). CUDA: bfloat16. MPS: float16.
+    """
     import torch
 
     if dtype == "auto":
-        return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.split(":")[0], torch.float32)
+        kind = device.split(":")[0]
+        if kind == "cpu":
+            return torch.bfloat16 if _cpu_has_fast_bf16() else torch.float32
+        return {"cuda": torch.bfloat16, "mps": torch.float16}.get(kind, torch.float32)
     try:
         value = getattr(torch, dtype)
     except AttributeError:

@@ -97,10 +97,13 @@ class Session:
         self._vocab_map: torch.Tensor | None = None  # cross-tokenizer id map, built once per session
         if options.draft:
             # The draft always lives on one device: the one the target's inputs live on.
+            # On CPU the draft is int8-quantized from float32 weights (faster than any float
+            # dtype there); its dtype never has to match the target's.
+            int8_draft = self.target.device.type == "cpu" and options.draft_quant in ("auto", "int8")
             self.draft = load_model(
                 options.draft,
                 str(self.target.device),
-                options.dtype,
+                "float32" if int8_draft else options.dtype,
                 None,
                 options.trust_remote_code,
                 **kwargs,

@@ -64,6 +64,10 @@ def test_headless_greedy_with_baseline_is_identical(tmp_path, tiny_pair, drafter
 
     events = list(read_trace(tmp_path / "trace.jsonl"))
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    # With --baseline the trace holds the speculative run, then the plain one (for replayed races).
+    runs = [i for i, e in enumerate(events) if isinstance(e, RunStarted)]
+    assert [events[i].mode for i in runs] == ["speculative", "autoregressive"]
+    events = events[: runs[1]]
     iterations = [e for e in events if isinstance(e, Iteration)]
     assert sum(len(e.new_token_ids) for e in iterations) == 24
     assert summary["accepted"] == sum(e.n_accepted for e in iterations)

@@ -183,3 +183,52 @@ def test_ngram_worked_examples() -> None:
     assert ngram.lookup([1, 2, 3, 4], 2) == []  # no earlier occurrence of any tail
     assert ngram.lookup([9, 1, 2, 9, 3, 9], 2) == [3, 9]  # unigram fallback, latest match wins
     assert ngram.lookup([4, 4, 4], 5) == [4]  # follow text cannot run past the context
+
+
+def test_eos_inside_accepted_drafts_is_not_reported_as_accepted(codec) -> None:
+    target = TableLM(vocab_size=5, order=2, seed=4)
+    greedy = SamplingConfig(temperature=0)
+    perfect = ModelDrafter(TableLM(vocab_size=5, order=2, seed=4), greedy, target_vocab_size=5)
+    full = _finished(
+        speculative_decode(target, perfect, [0], DecodeConfig(max_new_tokens=5, gamma=4, sampling=greedy), codec)
+    )
+    eos = full.token_ids[1]  # the second drafted token of the first iteration
+    config = DecodeConfig(max_new_tokens=20, gamma=4, sampling=greedy, eos_token_ids=frozenset({eos}))
+    events = list(speculative_decode(target, perfect, [0], config, codec))
+    first = next(e for e in events if isinstance(e, Iteration))
+    assert first.new_token_ids == full.token_ids[:2]
+    assert [d.verdict for d in first.drafted] == ["accepted", "accepted", "discarded", "discarded"]
+    assert first.correction.committed is False
+    assert _finished(events).reason == "eos"
+
+
+class ByteCodec:
+    """Token ids are UTF-8 bytes: a character can straddle two iterations."""
+
+    def token_text(self, token_id: int) -> str:
+        return bytes([token_id]).decode("utf-8", errors="replace")
+
+    def decode(self, token_ids: list[int]) -> str:
+        return bytes(token_ids).decode("utf-8", errors="replace")
+
+
+def test_streamed_text_never_splits_a_multibyte_character() -> None:
+    text = "é🙂 ok"
+    data = list(text.encode())
+
+    class Script(OracleDrafter):
+        def propose(self, context, k, generator) -> Draft:
+            done = len(context) - 1
+            return Draft(torch.tensor(data[done : done + k], dtype=torch.long), None)
+
+    class ScriptLM(TableLM):
+        def logits_for(self, context: list[int]) -> torch.Tensor:
+            nxt = data[len(context) - 1] if len(context) - 1 < len(data) else 32
+            return torch.nn.functional.one_hot(torch.tensor(nxt), 256).float() * 10
+
+    target = ScriptLM(vocab_size=256, order=1, seed=0)
+    config = DecodeConfig(max_new_tokens=len(data), gamma=1, sampling=SamplingConfig(temperature=0))
+    events = list(speculative_decode(target, Script(target, 0), [0], config, ByteCodec()))
+    pieces = [e.new_text for e in events if isinstance(e, Iteration)]
+    assert "".join(pieces) == text
+    assert all("\ufffd" not in p for p in pieces)

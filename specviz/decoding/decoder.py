@@ -127,6 +127,28 @@ class _Finisher:
         return new, None
 
 
+class _TextTracker:
+    """Text of the generated tokens, emitted incrementally without splitting a character.
+
+    Decoding each iteration's tokens alone would turn a multi-byte character split across
+    iterations into replacement characters; decoding everything so far and emitting the new
+    suffix (holding back a trailing partial character) keeps the streamed text exact.
+    """
+
+    def __init__(self, codec: TextCodec) -> None:
+        self.codec = codec
+        self.emitted = ""
+
+    def advance(self, generated: list[int], final: bool = False) -> str:
+        full = self.codec.decode(generated)
+        stable = full if final else full.rstrip("\ufffd")
+        if not stable.startswith(self.emitted):
+            stable = full  # the tokenizer re-spelled earlier text: emit what is new from here
+        new = stable[len(self.emitted) :] if stable.startswith(self.emitted) else stable
+        self.emitted = stable
+        return new
+
+
 def _check_prompt(prompt_ids: list[int], config: DecodeConfig) -> None:
     if not prompt_ids:
         raise ValueError("the prompt is empty: give at least one token")
@@ -179,7 +201,8 @@ def speculative_decode(
 
     context = list(prompt_ids)
     generated: list[int] = []
-    loop_start = time.perf_counter()
+    text = _TextTracker(codec)
+    busy_s = 0.0  # time inside the loop, not while a consumer holds the generator at a yield
     reason: FinishReason | None = None if finisher.room > 0 else "context_full"
     index = 0
     while reason is None:
@@ -188,7 +211,7 @@ def speculative_decode(
         t0 = _clock(target, drafter)
         draft = drafter.propose(context, k, generator)
         t1 = _clock(target, drafter)
-        k = int(draft.tokens.shape[0])
+        requested, k = k, int(draft.tokens.shape[0])
 
         # 3. Verify: one target forward over [last committed, d_1..d_k] scores k + 1 positions.
         feed = torch.cat([torch.tensor(context[target.length :], device=target.device), draft.tokens])
@@ -228,7 +251,10 @@ def speculative_decode(
                     else 0.0
                 ),
                 u=result.uniforms[i] if i < len(result.uniforms) else None,
-                verdict="accepted" if i < n else ("rejected" if i == n else "discarded"),
+                # Accepted drafts past an EOS/stop/budget cut were never committed: discarded.
+                verdict="accepted"
+                if i < n and i < len(committed)
+                else ("rejected" if i == n else "discarded"),
                 target_argmax=argmaxes[i],
                 overlap=overlaps[i],
                 draft_pieces=draft.pieces[i] if draft.pieces else None,
@@ -241,18 +267,21 @@ def speculative_decode(
             text=codec.token_text(result.next_token),
             prob=float(result.next_dist[result.next_token]),
             top=_top(result.next_dist, config.top_n, codec),
+            committed=len(committed) == n + 1,
         )
-        yield Iteration(
+        iteration = Iteration(
             index=index,
-            gamma=config.gamma,
+            gamma=requested,
             drafted=drafted,
             correction=correction,
             new_token_ids=tuple(committed),
-            new_text=codec.decode(committed),
+            new_text=text.advance(generated, final=reason is not None),
             draft_time_s=t1 - t0,
             verify_time_s=t2 - t1,
             total_tokens=len(generated),
         )
+        busy_s += time.perf_counter() - t0
+        yield iteration
         index += 1
 
     yield RunFinished(
@@ -260,7 +289,7 @@ def speculative_decode(
         text=codec.decode(generated),
         token_ids=tuple(generated),
         iterations=index,
-        wall_time_s=time.perf_counter() - loop_start,
+        wall_time_s=busy_s,
     )
 
 
@@ -301,8 +330,9 @@ def autoregressive_decode(
     )
 
     generated: list[int] = []
+    text = _TextTracker(codec)
+    busy_s = 0.0
     last = prompt_ids[-1]
-    loop_start = time.perf_counter()
     reason: FinishReason | None = None if finisher.room > 0 else "context_full"
     index = 0
     while reason is None:
@@ -315,7 +345,7 @@ def autoregressive_decode(
         generated += committed
         last = token
         dist = probs[0]
-        yield Iteration(
+        iteration = Iteration(
             index=index,
             gamma=0,
             drafted=(),
@@ -327,11 +357,13 @@ def autoregressive_decode(
                 top=_top(dist, config.top_n, codec),
             ),
             new_token_ids=tuple(committed),
-            new_text=codec.decode(committed),
+            new_text=text.advance(generated, final=reason is not None),
             draft_time_s=0.0,
             verify_time_s=t1 - t0,
             total_tokens=len(generated),
         )
+        busy_s += time.perf_counter() - t0
+        yield iteration
         index += 1
 
     yield RunFinished(
@@ -339,5 +371,5 @@ def autoregressive_decode(
         text=codec.decode(generated),
         token_ids=tuple(generated),
         iterations=index,
-        wall_time_s=time.perf_counter() - loop_start,
+        wall_time_s=busy_s,
     )

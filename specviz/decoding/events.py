@@ -72,6 +72,7 @@ class Correction:
     text: str
     prob: float  # probability of this token in the distribution it was drawn from
     top: tuple[TokenProb, ...]  # top entries of that distribution (residual for "resampled")
+    committed: bool = True  # False when an EOS/stop/budget cut came first: not part of the output
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ class RunStarted:
 @dataclass(frozen=True)
 class Iteration:
     index: int
-    gamma: int  # drafted tokens requested this iteration (the drafter may return fewer)
+    gamma: (
+        int  # drafted tokens requested this iteration (γ, capped by the budget; the drafter may return fewer)
+    )
     drafted: tuple[DraftedToken, ...]
     correction: Correction
     new_token_ids: tuple[int, ...]  # tokens committed by this iteration, in order
@@ -119,7 +122,7 @@ class RunFinished:
     text: str
     token_ids: tuple[int, ...]  # generated tokens only (no prompt)
     iterations: int
-    wall_time_s: float  # decode loop time, prefill excluded
+    wall_time_s: float  # time spent in the decode loop (prefill and consumers' time at each yield excluded)
     type: str = field(default="run_finished", init=False)
 
 

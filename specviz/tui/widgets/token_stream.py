@@ -52,7 +52,8 @@ def iteration_pieces(
             pieces.append(Piece(_clean(d.text), "accepted", index))
         elif show_drafts:
             pieces.append(Piece(_inline(d.text), d.verdict, index))
-    pieces.append(Piece(_clean(it.correction.text), it.correction.kind, index))
+    if it.correction.committed:  # an EOS/stop/budget cut inside the draft leaves it out
+        pieces.append(Piece(_clean(it.correction.text), it.correction.kind, index))
     return pieces
 
 
