@@ -44,7 +44,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def _decode_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decoding")
     g.add_argument("--drafter", choices=["model", "ngram"], default="model")
-    g.add_argument("--gamma", type=int, default=4, help="drafted tokens per iteration")
+    g.add_argument("--gamma", type=int, default=8, help="drafted tokens per iteration (at most)")
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--top-p", type=float, default=None)
@@ -68,11 +68,16 @@ def _decode_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--typical-epsilon", type=float, default=0.09)
     g.add_argument("--typical-delta", type=float, default=0.3)
     g.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="adapt the draft length per iteration (+2 after full acceptance, -1 otherwise); γ is the cap",
+    )
+    g.add_argument(
         "--draft-confidence",
         type=float,
-        default=None,
+        default=0.4,
         metavar="P",
-        help="stop drafting early when the draft's top probability falls below P (adaptive γ, lossless)",
+        help="stop drafting early when the draft's top probability falls below P (adaptive γ, lossless; 0 = off)",
     )
 
 
@@ -110,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub, _model_args)
 
+    cost = sub.add_parser("lossy-cost", help="exact total-variation distance of lossy rules on toy models")
+    cost.add_argument("--tau", type=float, default=0.1, help="threshold rule: accept when target_prob > τ")
+    cost.add_argument("--typical-epsilon", type=float, default=0.09)
+    cost.add_argument("--typical-delta", type=float, default=0.3)
+    cost.add_argument("--temperature", type=float, default=1.0)
+    cost.add_argument("--gamma", type=int, default=2)
+    cost.add_argument("--seeds", type=int, default=5, help="random toy model pairs to average over")
+
     theory = sub.add_parser("theory", help="Leviathan et al. expected speedup for given alpha and c")
     theory.add_argument("--alpha", type=float, default=0.8)
     theory.add_argument("--c", type=float, default=0.4, help="draft step cost / target step cost")
@@ -117,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = ("run", "replay", "models", "bench", "theory")
+COMMANDS = ("run", "replay", "models", "bench", "theory", "lossy-cost")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return _models_command(args)
         if args.command == "theory":
             return _theory_command(args)
+        if args.command == "lossy-cost":
+            return _lossy_cost_command(args)
         if args.command == "bench":
             from specviz.bench.command import bench_command
 
@@ -157,24 +172,28 @@ def _replay_command(args: Any) -> int:
     from rich.console import Console
 
     from specviz.console import StreamPrinter, summary_dict, summary_table
-    from specviz.decoding.events import RunStarted, TraceError, read_trace
+    from specviz.decoding.events import RunFinished, RunStarted, TraceError, read_trace
     from specviz.decoding.metrics import RunStats
 
     console = Console(highlight=False)
     printer = StreamPrinter(console)
-    started, stats = None, RunStats()
+    started: RunStarted | None = None
+    finished: RunFinished | None = None
+    stats = RunStats()
     try:
         for event in read_trace(args.trace):
             if isinstance(event, RunStarted):
-                if started is not None:
-                    console.print(summary_table(summary_dict(started, None, stats)))
-                started, stats = event, RunStats()
+                started, finished, stats = event, None, RunStats()
+            elif isinstance(event, RunFinished):
+                finished = event
             stats.observe(event)
             printer(event)
+            if isinstance(event, RunFinished) and started is not None:
+                console.print(summary_table(summary_dict(started, finished, stats)))
     except TraceError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
-    if started is not None:
+    if started is not None and finished is None:  # a trace cut short (e.g. Ctrl-C while recording)
         console.print(summary_table(summary_dict(started, None, stats)))
     return 0
 
@@ -202,6 +221,50 @@ def _models_command(args: Any) -> int:
         table.add_row(row["name"], row["state"], row["description"], row["path"])
     console.print(table)
     console.print("Any local checkpoint folder, .gguf file or Hugging Face hub id works too.")
+    return 0
+
+
+def _lossy_cost_command(args: Any) -> int:
+    """What a shortcut costs, computed exactly: the TV distance between each rule's output
+    distribution (every branch of the speculative loop enumerated) and the target's."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from specviz.decoding.acceptance import verify
+    from specviz.decoding.backends import TableLM
+    from specviz.decoding.lossy import (
+        exact_output_distribution,
+        exact_target_distribution,
+        threshold_verifier,
+        total_variation,
+        typical_verifier,
+    )
+    from specviz.decoding.sampling import SamplingConfig
+
+    sampling = SamplingConfig(temperature=args.temperature)
+    rules = {
+        "lossless (rejection sampling)": verify,
+        f"threshold τ={args.tau} (the lab's rule)": threshold_verifier(args.tau),
+        f"typical ε={args.typical_epsilon} δ={args.typical_delta}": typical_verifier(
+            args.typical_epsilon, args.typical_delta
+        ),
+    }
+    table = Table(
+        title=f"TV distance to the target's output distribution (vocab 4, 3 tokens, γ={args.gamma})"
+    )
+    table.add_column("rule")
+    table.add_column("mean TV", justify="right")
+    table.add_column("max TV", justify="right")
+    for name, rule in rules.items():
+        tvs = []
+        for seed in range(args.seeds):
+            target = TableLM(4, order=2, seed=2 * seed + 1, sharpness=1.0)
+            draft = TableLM(4, order=2, seed=2 * seed + 2, sharpness=1.0)
+            exact = exact_target_distribution(target, [1], 3, sampling)
+            got = exact_output_distribution(target, draft, [1], 3, sampling, args.gamma, rule)
+            tvs.append(total_variation(exact, got))
+        table.add_row(name, f"{sum(tvs) / len(tvs):.4f}", f"{max(tvs):.4f}")
+    Console().print(table)
     return 0
 
 

@@ -29,6 +29,7 @@ def settings_from_args(args: Any) -> RunSettings:
         max_new_tokens=args.max_new_tokens,
         chat=args.chat,
         draft_confidence=args.draft_confidence,
+        adaptive=args.adaptive,
         cross_method=args.cross_method,
         rule=args.rule,
         tau=args.tau,
@@ -38,9 +39,10 @@ def settings_from_args(args: Any) -> RunSettings:
 
 
 def consume(
-    events: Iterator[Event], sinks: list[Any]
+    events: Iterator[Event], sinks: list[Any], decode: Any = None
 ) -> tuple[RunStarted | None, RunFinished | None, RunStats]:
-    """Feed every event to every sink; on Ctrl-C close the run as ``cancelled`` and re-raise."""
+    """Feed every event to every sink. Ctrl-C closes the run as ``cancelled`` (the sinks see that
+    event, so a trace stays well-formed) and returns what was decoded."""
     stats = RunStats()
     started: RunStarted | None = None
     generated: list[int] = []
@@ -58,14 +60,15 @@ def consume(
     except KeyboardInterrupt:
         cancelled = RunFinished(
             reason="cancelled",
-            text="",
+            text=decode(generated) if decode else "",
             token_ids=tuple(generated),
             iterations=stats.iterations,
             wall_time_s=stats.draft_time_s + stats.verify_time_s,
         )
+        stats.observe(cancelled)
         for sink in sinks:
             sink(cancelled)
-        raise
+        return started, cancelled, stats
     return started, None, stats
 
 
@@ -73,8 +76,8 @@ def run_command(args: Any) -> int:
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     settings = settings_from_args(args)
-    if settings.gamma < 0:
-        err.print("[red]error:[/red] --gamma must be >= 0")
+    if settings.gamma < 0 or settings.max_new_tokens < 1:
+        err.print("[red]error:[/red] --gamma must be >= 0 and --max-new-tokens >= 1")
         return 2
     options = ModelOptions(
         target=args.target,
@@ -94,19 +97,25 @@ def run_command(args: Any) -> int:
             open_live(session, settings, args.trace)
             return 0
         with ExitStack() as stack:
-            sinks: list[Any] = [StreamPrinter(console, show_rejected=not args.hide_rejected)]
+            # The trace comes first: an interrupt while printing an event still records it.
+            recorders: list[Any] = []
             if args.trace:
                 stream = stack.enter_context(args.trace.open("w", encoding="utf-8"))
-                sinks.append(TraceWriter(stream).write)
-            started, finished, stats = consume(session.speculative(settings), sinks)
+                recorders.append(TraceWriter(stream).write)
+            sinks = [*recorders, StreamPrinter(console, show_rejected=not args.hide_rejected)]
+            started, finished, stats = consume(session.speculative(settings), sinks, session.codec.decode)
             assert started is not None
             summary = summary_dict(started, finished, stats)
-            if args.baseline:
+            interrupted = finished is not None and finished.reason == "cancelled"
+            if args.baseline and not interrupted:
                 console.print("[dim]plain decoding baseline (same target, settings and seed)…[/dim]")
                 # The trace gets the baseline too: `specviz replay` can then race the two runs.
-                b_started, b_finished, b_stats = consume(session.plain(settings), sinks[1:])
+                b_started, b_finished, b_stats = consume(session.plain(settings), recorders)
                 assert b_started is not None
-                add_baseline(summary, summary_dict(b_started, b_finished, b_stats))
+                if b_finished is not None and b_finished.reason == "cancelled":
+                    interrupted = True
+                else:
+                    add_baseline(summary, summary_dict(b_started, b_finished, b_stats))
     except (ModelError, PromptTooLongError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         return 2
@@ -126,6 +135,9 @@ def run_command(args: Any) -> int:
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
         console.print(f"[dim]summary written to {args.json}[/dim]")
+    if interrupted:
+        err.print("[yellow]interrupted: the summary covers what was decoded[/yellow]")
+        return 130
     return 0
 
 

@@ -89,8 +89,6 @@ def test_mismatched_vocabularies_use_cross_tokenizer_drafting(tmp_path, tiny_pai
     summary = _run(tmp_path, target, other, "--baseline", "--gamma", "3")
     assert summary["identical"] is True
     assert summary["drafter"] == "cross-text"
-    with pytest.raises(SystemExit):  # sampling through text would be lossy: only tli is offered
-        main(["run", PROMPT, "--headless", "--cross-method", "bogus"])
 
 
 def test_lossy_rule_is_labelled(tmp_path, tiny_pair, capsys) -> None:
@@ -111,3 +109,60 @@ def test_unknown_model_and_long_prompt_errors(tmp_path, tiny_pair, capsys) -> No
         main(["run", long_prompt, "--headless", "--target", target, "--draft", draft, "--device", "cpu"]) == 2
     )
     assert "context window is 256" in " ".join(capsys.readouterr().err.split())
+
+
+def test_ctrl_c_keeps_what_was_decoded(tmp_path, tiny_pair, monkeypatch) -> None:
+    """Interrupt after a few iterations: exit 130, the trace ends with a cancelled RunFinished, the
+    summary JSON holds the tokens decoded so far."""
+    import specviz.run_command as rc
+
+    target, draft = tiny_pair
+    real_consume_sinks = rc.StreamPrinter.__call__
+    seen = {"n": 0}
+
+    def interrupting(self, event):
+        if isinstance(event, Iteration):
+            seen["n"] += 1
+            if seen["n"] == 3:
+                raise KeyboardInterrupt
+        return real_consume_sinks(self, event)
+
+    monkeypatch.setattr(rc.StreamPrinter, "__call__", interrupting)
+    out, trace = tmp_path / "s.json", tmp_path / "t.jsonl"
+    argv = [
+        "run",
+        PROMPT,
+        "--headless",
+        "--target",
+        target,
+        "--draft",
+        draft,
+        "--device",
+        "cpu",
+        "--max-new-tokens",
+        "40",
+        "--json",
+        str(out),
+        "--trace",
+        str(trace),
+    ]
+    assert main(argv) == 130
+    events = list(read_trace(trace))
+    assert isinstance(events[-1], RunFinished) and events[-1].reason == "cancelled"
+    summary = json.loads(out.read_text())
+    assert summary["finish_reason"] == "cancelled"
+    assert len(summary["token_ids"]) == sum(len(e.new_token_ids) for e in events if isinstance(e, Iteration))
+    assert 0 < len(summary["token_ids"]) < 40
+
+
+def test_lossy_cost_command_reports_exact_tv(capsys) -> None:
+    assert main(["lossy-cost", "--seeds", "2"]) == 0
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in capsys.readouterr().out.splitlines()
+        if line.count("│") >= 3
+    }
+    lossless = next(v for k, v in rows.items() if k.startswith("lossless"))
+    threshold = next(v for k, v in rows.items() if k.startswith("threshold"))
+    assert float(lossless) < 1e-6
+    assert float(threshold) > 0.05

@@ -190,7 +190,9 @@ def test_eos_inside_accepted_drafts_is_not_reported_as_accepted(codec) -> None:
     greedy = SamplingConfig(temperature=0)
     perfect = ModelDrafter(TableLM(vocab_size=5, order=2, seed=4), greedy, target_vocab_size=5)
     full = _finished(
-        speculative_decode(target, perfect, [0], DecodeConfig(max_new_tokens=5, gamma=4, sampling=greedy), codec)
+        speculative_decode(
+            target, perfect, [0], DecodeConfig(max_new_tokens=5, gamma=4, sampling=greedy), codec
+        )
     )
     eos = full.token_ids[1]  # the second drafted token of the first iteration
     config = DecodeConfig(max_new_tokens=20, gamma=4, sampling=greedy, eos_token_ids=frozenset({eos}))
@@ -232,3 +234,37 @@ def test_streamed_text_never_splits_a_multibyte_character() -> None:
     pieces = [e.new_text for e in events if isinstance(e, Iteration)]
     assert "".join(pieces) == text
     assert all("\ufffd" not in p for p in pieces)
+
+
+@pytest.mark.parametrize(
+    ("draft_vocab", "confidence_stop"),
+    [(4, 0.6), (3, None), (6, None)],
+    ids=["confidence-stop", "draft-vocab-smaller", "draft-vocab-larger"],
+)
+def test_joint_distribution_with_adaptive_drafting_and_vocab_padding(
+    draft_vocab, confidence_stop, codec
+) -> None:
+    """Stopping drafts early and padding/cutting the draft's vocabulary must not change the output."""
+    vocab, n_tokens, prompt, runs = 4, 3, [1], 5000
+    sampling = SamplingConfig(temperature=1.0)
+    target = TableLM(vocab, order=2, seed=31, sharpness=1.0)
+    drafter = ModelDrafter(
+        TableLM(draft_vocab, order=2, seed=32, sharpness=1.5),
+        sampling,
+        target_vocab_size=vocab,
+        confidence_stop=confidence_stop,
+    )
+    counts: Counter[tuple[int, ...]] = Counter()
+    short_drafts = 0
+    for seed in range(runs):
+        config = DecodeConfig(max_new_tokens=n_tokens, gamma=2, sampling=sampling, seed=seed)
+        events = list(speculative_decode(target, drafter, prompt, config, codec))
+        counts[_finished(events).token_ids] += 1
+        short_drafts += sum(1 for e in events if isinstance(e, Iteration) and 0 < len(e.drafted) < e.gamma)
+    if confidence_stop is not None:
+        assert short_drafts > 100, "the confidence stop must actually shorten drafts in this test"
+    exact = exact_sequence_distribution(target, prompt, n_tokens, partial(to_probs, config=sampling))
+    seqs = sorted(exact)
+    total = sum(exact.values())
+    p_value = chisquare([counts[s] for s in seqs], [exact[s] / total * runs for s in seqs]).pvalue
+    assert p_value > 1e-3, f"output distribution differs from the target (p={p_value:.2e})"

@@ -29,7 +29,12 @@ def add_parser(sub: Any, model_args: Any) -> None:
     p.add_argument("--gammas-ngram", default=None, help="γ sweep for prompt lookup, e.g. 4,8,12")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--draft-confidence", type=float, default=None, help="adaptive drafting threshold")
+    p.add_argument(
+        "--draft-confidence", type=float, default=None, help="stop drafting below this draft top-prob"
+    )
+    p.add_argument(
+        "--adaptive", action="store_true", help="adaptive draft length for the draft model (γ = cap)"
+    )
     p.add_argument("--seed", type=int, default=0)
     model_args(p)
 
@@ -57,7 +62,7 @@ def make_plan(args: Any) -> Any:
         seen: set[str] = set()
         prompts = [p for p in prompts if not (p.category in seen or seen.add(p.category))]
     modes = (args.modes or ("greedy" if args.quick else "greedy,sample")).split(",")
-    gm = _ints(args.gammas_model) if args.gammas_model else ([4] if args.quick else [2, 4, 6, 8])
+    gm = _ints(args.gammas_model) if args.gammas_model else ([8] if args.quick else [4, 8, 12, 16])
     gn = _ints(args.gammas_ngram) if args.gammas_ngram else ([8] if args.quick else [4, 8, 12])
     return BenchPlan(
         prompts=prompts,
@@ -68,6 +73,7 @@ def make_plan(args: Any) -> Any:
         max_new_tokens=args.max_new_tokens or (48 if args.quick else 128),
         seed=args.seed,
         draft_confidence=args.draft_confidence,
+        adaptive=args.adaptive,
     )
 
 
@@ -94,7 +100,17 @@ def bench_command(args: Any) -> int:
         trust_remote_code=args.trust_remote_code,
         draft_quant=args.draft_quant,
     )
-    session = _load(options, console)
+    from specviz.models import ModelError
+
+    try:
+        session = _load(options, console)
+    except ModelError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    if "hf_assisted" in plan.methods and not session.same_vocab:
+        # transformers' assisted generation needs both tokenizers for such a pair; compare like with like.
+        plan.methods.remove("hf_assisted")
+        console.print("[yellow]draft and target tokenizers differ: skipping hf_assisted[/yellow]")
     env = environment(session)
     console.print(f"[dim]{json.dumps(env)}[/dim]")
     results: list[Measurement] = []
@@ -122,7 +138,9 @@ def bench_command(args: Any) -> int:
             results = run_bench(session, plan, report)
     except KeyboardInterrupt:
         plan.interrupted = True
-    if plan.interrupted:
+    if plan.error:
+        console.print(f"[red]error during the benchmark:[/red] {plan.error}; keeping what finished")
+    elif plan.interrupted:
         console.print("[yellow]interrupted: keeping the measurements that finished[/yellow]")
     data = to_json(plan, costs, results, env)
     args.json.write_text(json.dumps(data, indent=1))
@@ -133,4 +151,4 @@ def bench_command(args: Any) -> int:
     if chart:
         console.print(Text.from_ansi(chart), soft_wrap=True)
     console.print(f"raw timings and summary: {args.json}")
-    return 130 if plan.interrupted else 0
+    return 1 if plan.error else (130 if plan.interrupted else 0)

@@ -69,9 +69,9 @@ def summarise(results: list[Measurement], costs: Costs | None) -> dict[str, Any]
                 entry["predicted_speedup"] = predicted_speedup(
                     costs, drafted / iterations, new_tokens / iterations, uses_draft=method == "specviz_model"
                 )
-                if method == "specviz_model" and entry["acceptance_rate"] > 0:
+                if method == "specviz_model" and entry["alpha_estimate"]:
                     entry["cost_model_best_gamma"] = best_gamma_with_verify_cost(
-                        min(entry["acceptance_rate"], 0.999), costs.draft_step_s, costs.verify_s
+                        min(entry["alpha_estimate"], 0.999), costs.draft_step_s, costs.verify_s
                     )
         else:
             entry["acceptance_rate"] = None
@@ -228,6 +228,7 @@ def to_json(
             "seed": plan.seed,
             "draft_confidence": plan.draft_confidence,
             "interrupted": plan.interrupted,
+            "error": plan.error,
         },
         "notes": (
             "speedup = tokens/s of a method / tokens/s of plain specviz decoding, per prompt in the same "

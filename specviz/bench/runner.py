@@ -63,8 +63,10 @@ class BenchPlan:
     max_new_tokens: int
     seed: int = 0
     draft_confidence: float | None = None
+    adaptive: bool = False
     chat_template: bool = True  # False for a target without one: chat prompts are then sent raw
     interrupted: bool = field(default=False)
+    error: str | None = None
 
 
 def _settings(
@@ -79,6 +81,7 @@ def _settings(
         max_new_tokens=plan.max_new_tokens,
         chat=prompt.chat and plan.chat_template,
         draft_confidence=plan.draft_confidence if method == "specviz_model" else None,
+        adaptive=plan.adaptive and method == "specviz_model",
     )
 
 
@@ -191,6 +194,9 @@ def run_bench(
                     on_measurement(m, len(results), total)
     except KeyboardInterrupt:
         plan.interrupted = True
+    except Exception as exc:  # keep what finished; the caller reports the error with the partial data
+        plan.interrupted = True
+        plan.error = f"{type(exc).__name__}: {exc}"
     return results
 
 

@@ -61,6 +61,7 @@ class ModelDrafter:
         sampling: SamplingConfig,
         target_vocab_size: int,
         confidence_stop: float | None = None,
+        adaptive: bool = False,
     ) -> None:
         self.backend = backend
         self.sampling = sampling
@@ -69,6 +70,10 @@ class ModelDrafter:
         # an unsure draft is likely rejected, and each extra draft step costs time. Lossless: it
         # only changes how many tokens are proposed, never their distribution.
         self.confidence_stop = confidence_stop
+        # Adaptive length (transformers' "heuristic" schedule): +2 after a fully accepted draft,
+        # -1 otherwise, within [1, the k the decoder asks for]. Lossless like the confidence stop.
+        self.adaptive = adaptive
+        self._length = 4
         self._tokens: list[int] = []
 
     def _target_space(self, logits: torch.Tensor) -> torch.Tensor:
@@ -94,9 +99,12 @@ class ModelDrafter:
     def prefill(self, context: list[int]) -> None:
         self.backend.reset()
         self._tokens = []
+        self._length = 4
         self._catch_up(context)
 
     def propose(self, context: list[int], k: int, generator: torch.Generator) -> Draft:
+        if self.adaptive:
+            k = min(k, self._length)
         if k == 0:
             return Draft(torch.empty(0, dtype=torch.long, device=self.backend.device), None)
         logits = self._catch_up(context)
@@ -116,7 +124,8 @@ class ModelDrafter:
         return Draft(torch.cat(tokens), torch.cat(rows))
 
     def feedback(self, n_accepted: int, n_drafted: int) -> None:
-        pass
+        if self.adaptive and n_drafted:
+            self._length = self._length + 2 if n_accepted == n_drafted else max(1, self._length - 1)
 
     def synchronize(self) -> None:
         self.backend.synchronize()
