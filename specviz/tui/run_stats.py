@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from specviz.decoding.events import Iteration
+from specviz.decoding.metrics import RunStats as MetricsStats
 from specviz.tui.recording import Recording
 
 
@@ -98,19 +99,11 @@ def running_acceptance(iterations: Sequence[Iteration]) -> list[float]:
 
 
 def acceptance_by_position(iterations: Sequence[Iteration]) -> list[float]:
-    """P(accepted at draft position i | reached), for i = 0 .. longest draft - 1."""
-    reached: list[int] = []
-    accepted: list[int] = []
+    """P(accepted at draft position i | reached), for i = 0 .. longest draft - 1 (metrics' definition)."""
+    stats = MetricsStats()
     for it in iterations:
-        for d in it.drafted:
-            if d.verdict == "discarded":
-                continue
-            while len(reached) <= d.position:
-                reached.append(0)
-                accepted.append(0)
-            reached[d.position] += 1
-            accepted[d.position] += d.verdict == "accepted"
-    return [a / r if r else 0.0 for a, r in zip(accepted, reached, strict=True)]
+        stats.observe_iteration(it)
+    return stats.per_position_acceptance
 
 
 def accepted_length_histogram(iterations: Sequence[Iteration]) -> list[int]:
