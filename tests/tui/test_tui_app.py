@@ -294,6 +294,8 @@ async def test_pause_holds_the_decoder_and_step_pulls_one_iteration(tmp_path: Pa
                 break
             held = source.produced
             await settle(pilot, 0.3)
+        # Every event produced reaches the app as a message; wait for the last one to land.
+        await wait_until(pilot, lambda: len(app.run_recording) == held - 1)
         revealed = app.revealed
         await settle(pilot, 0.3)
         assert source.produced == held, "a paused decoder must not compute"
@@ -302,8 +304,8 @@ async def test_pause_holds_the_decoder_and_step_pulls_one_iteration(tmp_path: Pa
         await pilot.press("end")
         assert app.revealed == len(app.run_recording)
         await pilot.press("right")  # one step past what was decoded: exactly one more iteration
-        await wait_until(pilot, lambda: app.revealed == held)
-        await settle(pilot, 0.2)
+        await wait_until(pilot, lambda: app.revealed == held and len(app.run_recording) == held)
+        await settle(pilot, 0.3)
         assert source.produced == held + 1 and app.revealed == len(app.run_recording)
         await pilot.press("space")  # resume: follows the decoder to the end
         assert not app.paused
