@@ -217,7 +217,11 @@ def speculative_decode(
         feed = torch.cat([torch.tensor(context[target.length :], device=target.device), draft.tokens])
         target_logits = target.forward(feed, keep=k + 1)  # [k + 1, vocab]
         target_probs = to_probs(target_logits, sampling)  # [k + 1, vocab]
-        result = config.verifier(draft.tokens, draft.probs, target_probs, generator, sampling.greedy)
+        # A deterministic drafter's one-hot distribution, built once for verify and the overlaps.
+        draft_probs = (
+            draft.probs if draft.probs is not None else one_hot_draft(draft.tokens, target_probs.shape[-1])
+        )  # [k, vocab]
+        result = config.verifier(draft.tokens, draft_probs, target_probs, generator, sampling.greedy)
         t2 = _clock(target, drafter)
 
         # 4. Roll the target's cache back to the accepted prefix (the correction is fed next time).
@@ -231,9 +235,6 @@ def speculative_decode(
         context += committed
         generated += committed
 
-        draft_probs = (
-            draft.probs if draft.probs is not None else one_hot_draft(draft.tokens, target_probs.shape[-1])
-        )
         overlaps = torch.minimum(target_probs[:k], draft_probs).sum(dim=-1).tolist() if k else []
         argmaxes = target_probs[:k].argmax(dim=-1).tolist() if k else []
         drafted = tuple(
