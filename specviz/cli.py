@@ -36,16 +36,38 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         help="make the draft cheaper (lossless: only the target must be exact); auto = int8 on CPU float32",
     )
     g.add_argument(
+        "--pack",
+        default="auto",
+        choices=["auto", "none"],
+        help="auto = pre-pack float32 Linear weights for oneDNN on CPU (faster steps, near-flat "
+        "verification cost); none = plain torch kernels",
+    )
+    g.add_argument(
         "--trust-remote-code",
         action="store_true",
         help="allow custom model code from the hub (off by default)",
     )
 
 
+def _gamma(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"γ must be a whole number or 'auto', not {text!r}") from None
+
+
 def _decode_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decoding")
     g.add_argument("--drafter", choices=["model", "ngram"], default="model")
-    g.add_argument("--gamma", type=int, default=8, help="drafted tokens per iteration (at most)")
+    g.add_argument(
+        "--gamma",
+        type=_gamma,
+        default=8,
+        help="drafted tokens per iteration (at most), or 'auto': each iteration drafts the number of "
+        "tokens (0 to 16) that measured costs and the running acceptance predict to be fastest",
+    )
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--top-p", type=float, default=None)

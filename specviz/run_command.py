@@ -14,14 +14,16 @@ from specviz.decoding.decoder import PromptTooLongError
 from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted, TraceWriter
 from specviz.decoding.metrics import RunStats
 from specviz.models import ModelError
-from specviz.session import ModelOptions, RunSettings, Session
+from specviz.session import AUTO_GAMMA_CAP, ModelOptions, RunSettings, Session
 
 
 def settings_from_args(args: Any) -> RunSettings:
+    auto = args.gamma == "auto"
     return RunSettings(
         prompt=args.prompt,
         drafter=args.drafter,
-        gamma=args.gamma,
+        gamma=AUTO_GAMMA_CAP if auto else args.gamma,
+        auto_gamma=auto,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
@@ -87,15 +89,17 @@ def run_command(args: Any) -> int:
         device_map=args.device_map,
         trust_remote_code=args.trust_remote_code,
         draft_quant=args.draft_quant,
+        pack=args.pack,
     )
+    if not args.headless:
+        # The UI opens at once and loads the models in a worker, showing the progress itself.
+        from specviz.ui_command import open_live
+
+        open_live(options, settings, args.trace)
+        return 0
     try:
         session = _load(options, err)
         session.warm_up()
-        if not args.headless:
-            from specviz.ui_command import open_live
-
-            open_live(session, settings, args.trace)
-            return 0
         with ExitStack() as stack:
             # The trace comes first: an interrupt while printing an event still records it.
             recorders: list[Any] = []

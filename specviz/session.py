@@ -13,6 +13,7 @@ from specviz.decoding.backends import HFBackend
 from specviz.decoding.decoder import DecodeConfig, RunInfo, autoregressive_decode, speculative_decode
 from specviz.decoding.drafters import Drafter, ModelDrafter, NgramDrafter
 from specviz.decoding.events import Event
+from specviz.decoding.pacing import CostTable, PacedDrafter
 from specviz.decoding.sampling import SamplingConfig
 from specviz.models import LoadedModel, load_model, quantize_draft, same_vocabulary
 
@@ -31,6 +32,10 @@ class HFCodec:
         return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
 
 
+# The most tokens automatic γ may draft in one iteration (``--gamma auto``).
+AUTO_GAMMA_CAP = 16
+
+
 @dataclass(frozen=True)
 class ModelOptions:
     target: str
@@ -40,6 +45,7 @@ class ModelOptions:
     device_map: str | None = None
     trust_remote_code: bool = False
     draft_quant: str = "auto"  # auto: int8 on CPU float32, else none (see models.quantize_draft)
+    pack: str = "auto"  # auto: oneDNN-packed Linear weights on CPU float32 (see packing.py); none
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ class RunSettings:
     # setting across the bench categories on a 2-core CPU (bf16 target, int8 draft).
     draft_confidence: float | None = 0.4
     adaptive: bool = False  # adaptive draft length: γ becomes the cap (see ModelDrafter)
+    # Automatic γ: each iteration drafts the cost-optimal number of tokens (0 = a plain step)
+    # from measured T(k) and a running acceptance estimate; γ becomes the cap (see pacing.py).
+    auto_gamma: bool = False
     cross_method: str = "auto"  # different tokenizers: text (greedy) or tli (sampling); see cross_tokenizer
     rule: str = "lossless"  # lossless | threshold | typical (the last two only for comparison: lossy)
     tau: float = 0.1  # threshold rule: accept when target_prob > tau
@@ -86,12 +95,15 @@ class Session:
     def __init__(self, options: ModelOptions, progress: Any = None) -> None:
         kwargs = {"progress": progress} if progress else {}
         self.options = options
+        self._progress = progress
+        self._costs: CostTable | None = None
         self.target: LoadedModel = load_model(
             options.target,
             options.device,
             options.dtype,
             options.device_map,
             options.trust_remote_code,
+            pack=options.pack != "none",
             **kwargs,
         )
         self.draft: LoadedModel | None = None
@@ -109,6 +121,7 @@ class Session:
                 "float32" if int8_draft else options.dtype,
                 None,
                 options.trust_remote_code,
+                pack=options.pack != "none" and not int8_draft,
                 **kwargs,
             )
             # Different tokenizers are bridged through text (cross_tokenizer.py) instead of
@@ -189,11 +202,44 @@ class Session:
             adaptive=settings.adaptive,
         )
 
+    def paced(self, drafter: Drafter, settings: RunSettings) -> Drafter:
+        """``drafter`` under automatic γ when the settings ask for it (see decoding/pacing.py)."""
+        if not settings.auto_gamma:
+            return drafter
+        costs = self.costs(settings.gamma + 1)
+        if drafter.name == "ngram":  # a lookup in a token list costs nothing next to a forward
+            costs = CostTable(0.0, costs.verify_s)
+        return PacedDrafter(drafter, costs)
+
+    def costs(self, max_k: int) -> CostTable:
+        """T(1..max_k) and the draft step, measured once per setup (cached on disk)."""
+        if self._costs is None or self._costs.max_draft + 1 < max_k:
+            from specviz.cost_cache import load_or_measure, setup_key
+
+            o = self.options
+            key = setup_key(
+                {
+                    "target": o.target,
+                    "draft": o.draft,
+                    "dtype": str(self.target.dtype),
+                    "device": str(self.target.device),
+                    "pack": o.pack,
+                    "draft_quant": self.draft_quant,
+                }
+            )
+
+            def report(stage: str) -> None:
+                if self._progress:
+                    self._progress(stage, 0, 1)
+
+            self._costs = load_or_measure(key, self.target_backend, self.draft_backend, max_k, report)
+        return CostTable(self._costs.draft_step_s, self._costs.verify_s[:max_k])
+
     def speculative(self, settings: RunSettings, prompt_ids: list[int] | None = None) -> Iterator[Event]:
         prompt_ids = self.encode(settings) if prompt_ids is None else prompt_ids
         return speculative_decode(
             self.target_backend,
-            self.drafter(settings),
+            self.paced(self.drafter(settings), settings),
             prompt_ids,
             self.config(settings),
             self.codec,

@@ -83,7 +83,8 @@ def test_cost_model_matches_leviathan_when_verification_is_free() -> None:
     )
 
 
-def test_bench_command_on_tiny_models(tmp_path) -> None:
+def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path / "cache"))  # automatic γ stores its cost table
     target = save_tiny_checkpoint(tmp_path / "t", seed=1)
     draft = save_tiny_checkpoint(tmp_path / "d", seed=2)
     out = tmp_path / "bench.json"
@@ -118,3 +119,7 @@ def test_bench_command_on_tiny_models(tmp_path) -> None:
     assert len(data["costs"]["verify_s"]) == 9
     assert {"torch", "transformers", "torch_threads", "device"} <= set(data["environment"])
     assert len(data["measurements"]) == 2 * 5
+    # --quick runs the speculative methods with automatic γ, whose cost table is now cached.
+    assert {m["gamma"] for m in data["measurements"] if m["method"].startswith("specviz_")} == {"auto"}
+    assert "specviz_model@auto" in data["sweep"]["greedy"]["translation"]
+    assert len(list((tmp_path / "cache" / "costs").glob("*.json"))) == 1

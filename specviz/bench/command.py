@@ -25,12 +25,17 @@ def add_parser(sub: Any, model_args: Any) -> None:
     p.add_argument("--categories", default=",".join(CATEGORIES))
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--modes", default=None, help="greedy,sample (default: both; --quick: greedy)")
-    p.add_argument("--gammas-model", default=None, help="γ sweep for the draft model, e.g. 2,4,6,8")
-    p.add_argument("--gammas-ngram", default=None, help="γ sweep for prompt lookup, e.g. 4,8,12")
+    p.add_argument(
+        "--gammas-model", default=None, help="γ sweep for the draft model, e.g. 4,8,auto (auto = automatic γ)"
+    )
+    p.add_argument("--gammas-ngram", default=None, help="γ sweep for prompt lookup, e.g. 4,8,12,auto")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument(
-        "--draft-confidence", type=float, default=None, help="stop drafting below this draft top-prob"
+        "--draft-confidence",
+        type=float,
+        default=0.4,
+        help="stop drafting below this draft top-prob (the run default; 0 = never stop early)",
     )
     p.add_argument(
         "--adaptive", action="store_true", help="adaptive draft length for the draft model (γ = cap)"
@@ -39,8 +44,17 @@ def add_parser(sub: Any, model_args: Any) -> None:
     model_args(p)
 
 
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
+def _gammas(text: str) -> list[int | str]:
+    out: list[int | str] = []
+    for item in (x.strip() for x in text.split(",")):
+        if item == "auto":
+            out.append(item)
+        elif item:
+            try:
+                out.append(int(item))
+            except ValueError:
+                raise ValueError(f"γ values are whole numbers or 'auto', not {item!r}") from None
+    return out
 
 
 def make_plan(args: Any) -> Any:
@@ -62,8 +76,8 @@ def make_plan(args: Any) -> Any:
         seen: set[str] = set()
         prompts = [p for p in prompts if not (p.category in seen or seen.add(p.category))]
     modes = (args.modes or ("greedy" if args.quick else "greedy,sample")).split(",")
-    gm = _ints(args.gammas_model) if args.gammas_model else ([8] if args.quick else [4, 8, 12, 16])
-    gn = _ints(args.gammas_ngram) if args.gammas_ngram else ([8] if args.quick else [4, 8, 12])
+    gm = _gammas(args.gammas_model) if args.gammas_model else (["auto"] if args.quick else [4, 8, 12, "auto"])
+    gn = _gammas(args.gammas_ngram) if args.gammas_ngram else (["auto"] if args.quick else [4, 8, 12, "auto"])
     return BenchPlan(
         prompts=prompts,
         methods=methods,
@@ -72,7 +86,7 @@ def make_plan(args: Any) -> Any:
         repeats=args.repeats or (1 if args.quick else 3),
         max_new_tokens=args.max_new_tokens or (48 if args.quick else 128),
         seed=args.seed,
-        draft_confidence=args.draft_confidence,
+        draft_confidence=args.draft_confidence or None,
         adaptive=args.adaptive,
     )
 
@@ -99,6 +113,7 @@ def bench_command(args: Any) -> int:
         device_map=args.device_map,
         trust_remote_code=args.trust_remote_code,
         draft_quant=args.draft_quant,
+        pack=args.pack,
     )
     from specviz.models import ModelError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -38,18 +39,40 @@ class Costs:
         }
 
 
-def _timed_forward(backend: CausalLM, context: torch.Tensor, new: torch.Tensor, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        backend.reset()
-        backend.forward(context, keep=1)
-        backend.synchronize()
-        start = time.perf_counter()
-        backend.forward(new, keep=new.shape[0])
-        backend.synchronize()
-        times.append(time.perf_counter() - start)
+def _time_forward(backend: CausalLM, new: torch.Tensor) -> float:
+    backend.synchronize()
+    start = time.perf_counter()
+    backend.forward(new, keep=new.shape[0])
+    backend.synchronize()
+    return time.perf_counter() - start
+
+
+def time_verify(
+    backend: CausalLM,
+    context: torch.Tensor,
+    new: torch.Tensor,
+    ks: list[int],
+    repeats: int,
+    reduce: Callable[[list[float]], float] = statistics.median,
+) -> dict[int, float]:
+    """Seconds (median of repeats unless ``reduce`` says otherwise) for ``backend`` to score k new tokens after ``context``, for each k in ks.
+
+    The context is prefilled once and the cache cropped back after every timed forward, which is
+    exactly what the decoder does after a verify, so no prefill lands in the timings. The k values
+    are interleaved across repeats so that drift (heat, other load) spreads over all of them.
+    """
     backend.reset()
-    return statistics.median(times)
+    backend.forward(context, keep=1)
+    base = backend.length
+    backend.forward(new[:1], keep=1)  # warm-up
+    backend.truncate(base)
+    times: dict[int, list[float]] = {k: [] for k in ks}
+    for _ in range(repeats):
+        for k in ks:
+            times[k].append(_time_forward(backend, new[:k]))
+            backend.truncate(base)
+    backend.reset()
+    return {k: reduce(v) for k, v in times.items()}
 
 
 def measure_costs(
@@ -64,13 +87,13 @@ def measure_costs(
     vocab = min(target.vocab_size, 30000)  # ordinary tokens; the ids only need to be valid
     context = torch.randint(100, vocab, (context_tokens,), generator=gen).to(target.device)
     new = torch.randint(100, vocab, (max_k,), generator=gen).to(target.device)
-    _timed_forward(target, context, new[:1], 1)  # warm-up
-    verify_s = [_timed_forward(target, context, new[:k], repeats) for k in range(1, max_k + 1)]
+    verify = time_verify(target, context, new, list(range(1, max_k + 1)), repeats)
     draft_s = 0.0
     if draft is not None:
-        _timed_forward(draft, context.to(draft.device), new[:1].to(draft.device), 1)
-        draft_s = _timed_forward(draft, context.to(draft.device), new[:1].to(draft.device), repeats * 2)
-    return Costs(verify_s=verify_s, draft_step_s=draft_s, context_tokens=context_tokens)
+        draft_s = time_verify(draft, context.to(draft.device), new.to(draft.device), [1], repeats * 2)[1]
+    return Costs(
+        verify_s=[verify[k] for k in range(1, max_k + 1)], draft_step_s=draft_s, context_tokens=context_tokens
+    )
 
 
 def predicted_speedup(

@@ -24,7 +24,7 @@ def _geomean(values: list[float]) -> float:
 def summarise(results: list[Measurement], costs: Costs | None) -> dict[str, Any]:
     """summary[mode][category][method@gamma] -> figures; speedups are per-prompt ratios of median
     tokens/s against plain decoding in the same run, then a geometric mean over prompts."""
-    groups: dict[tuple[str, str, str, int], list[Measurement]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, int | str], list[Measurement]] = defaultdict(list)
     for m in results:
         groups[(m.mode, m.category, m.method, m.gamma)].append(m)
 
@@ -38,7 +38,12 @@ def summarise(results: list[Measurement], costs: Costs | None) -> dict[str, Any]
             plain_first[(m.mode, m.prompt)] = m.token_ids
 
     out: dict[str, Any] = {}
-    for (mode, category, method, gamma), ms in sorted(groups.items()):
+
+    def order(item: tuple[tuple[str, str, str, int | str], list[Measurement]]) -> tuple[Any, ...]:
+        mode, category, method, gamma = item[0]
+        return (mode, category, method, isinstance(gamma, str), str(gamma).zfill(4))
+
+    for (mode, category, method, gamma), ms in sorted(groups.items(), key=order):
         plain = groups.get((mode, category, "plain", 0), [])
         prompts = sorted({m.prompt for m in ms})
         tps = [t for p in prompts if (t := median_tps(ms, p)) is not None]
@@ -65,6 +70,10 @@ def summarise(results: list[Measurement], costs: Costs | None) -> dict[str, Any]
             entry["alpha_estimate"] = sum(m.overlap_sum or 0 for m in ms) / verified if verified else None
             entry["mean_accepted_length"] = new_tokens / iterations
             entry["drafted_per_iteration"] = drafted / iterations
+            # Where an iteration's time went, to set beside the cost model's T(d + 1) + d * draft step.
+            entry["draft_ms_per_iteration"] = 1000 * sum(m.draft_s or 0 for m in ms) / iterations
+            entry["verify_ms_per_iteration"] = 1000 * sum(m.verify_s or 0 for m in ms) / iterations
+            entry["wall_ms_per_iteration"] = 1000 * sum(m.time_s for m in ms) / iterations
             if costs is not None:
                 entry["predicted_speedup"] = predicted_speedup(
                     costs, drafted / iterations, new_tokens / iterations, uses_draft=method == "specviz_model"
@@ -128,6 +137,9 @@ def environment(session: Any) -> dict[str, Any]:
         "target": session.options.target,
         "draft": session.options.draft,
         "draft_quant": session.draft_quant,
+        "target_linear_packed": any(
+            type(m).__name__ == "PackedLinear" for m in session.target.model.modules()
+        ),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
@@ -179,7 +191,7 @@ def charts(summary: dict[str, Any], width: int = 100) -> str:
 
     texts = []
     for mode, cats in summary.items():
-        per: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+        per: dict[str, dict[int | str, list[float]]] = defaultdict(lambda: defaultdict(list))
         pairs: list[tuple[float, float]] = []
         for entries in cats.values():
             for e in entries.values():
@@ -192,9 +204,15 @@ def charts(summary: dict[str, Any], width: int = 100) -> str:
         plt.clf()
         plt.plotsize(width, 18)
         plt.theme("clear")
+        fixed = sorted(g for by_gamma in per.values() for g in by_gamma if isinstance(g, int))
+        span = [fixed[0], fixed[-1]] if fixed else [0, 1]
         for method, by_gamma in per.items():
-            gammas = sorted(by_gamma)
-            plt.plot(gammas, [_geomean(by_gamma[g]) for g in gammas], label=method, marker="dot")
+            gammas = sorted(g for g in by_gamma if isinstance(g, int))
+            if gammas:
+                plt.plot(gammas, [_geomean(by_gamma[g]) for g in gammas], label=method, marker="dot")
+            if "auto" in by_gamma:  # automatic γ has no x position: a level line across the sweep
+                level = _geomean(by_gamma["auto"])
+                plt.plot(span, [level, level], label=f"{method} auto γ")
         plt.hline(1.0)
         plt.title(f"{mode}: measured speedup vs γ (geomean over categories)")
         plt.xlabel("γ")

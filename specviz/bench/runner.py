@@ -21,7 +21,7 @@ import torch
 
 from specviz.bench.prompts import BenchPrompt
 from specviz.decoding.events import Iteration, RunFinished
-from specviz.session import RunSettings, Session
+from specviz.session import AUTO_GAMMA_CAP, RunSettings, Session
 
 SAMPLE_TEMPERATURE = 0.7
 
@@ -32,7 +32,7 @@ class Measurement:
     prompt: str
     method: str
     mode: str  # greedy | sample
-    gamma: int
+    gamma: int | str  # "auto": automatic γ (cap AUTO_GAMMA_CAP)
     repeat: int
     new_tokens: int
     time_s: float
@@ -42,6 +42,8 @@ class Measurement:
     iterations: int | None = None
     overlap_sum: float | None = None
     verified: int | None = None  # drafted tokens that were verified (accepted or the one rejected)
+    draft_s: float | None = None  # summed over iterations, as the decoder timed them
+    verify_s: float | None = None
 
     @property
     def tokens_per_s(self) -> float:
@@ -58,7 +60,7 @@ class BenchPlan:
     prompts: list[BenchPrompt]
     methods: list[str]
     modes: list[str]
-    gammas: dict[str, list[int]]  # per speculative method
+    gammas: dict[str, list[int | str]]  # per speculative method; "auto" = automatic γ
     repeats: int
     max_new_tokens: int
     seed: int = 0
@@ -70,12 +72,14 @@ class BenchPlan:
 
 
 def _settings(
-    prompt: BenchPrompt, method: str, mode: str, gamma: int, seed: int, plan: BenchPlan
+    prompt: BenchPrompt, method: str, mode: str, gamma: int | str, seed: int, plan: BenchPlan
 ) -> RunSettings:
+    auto = gamma == "auto"
     return RunSettings(
         prompt=prompt.text,
         drafter="ngram" if method == "specviz_ngram" else "model",
-        gamma=gamma,
+        gamma=AUTO_GAMMA_CAP if auto else int(gamma),
+        auto_gamma=auto,
         temperature=0.0 if mode == "greedy" else SAMPLE_TEMPERATURE,
         seed=seed,
         max_new_tokens=plan.max_new_tokens,
@@ -96,7 +100,7 @@ def _run_specviz(
         else session.speculative(settings, prompt_ids)
     )
     drafted = accepted = iterations = verified = 0
-    overlap = 0.0
+    overlap = draft_s = verify_s = 0.0
     token_ids: list[int] = []
     for e in events:
         if isinstance(e, Iteration):
@@ -106,6 +110,8 @@ def _run_specviz(
             checked = [d for d in e.drafted if d.verdict != "discarded"]
             verified += len(checked)
             overlap += sum(d.overlap for d in checked)
+            draft_s += e.draft_time_s
+            verify_s += e.verify_time_s
         elif isinstance(e, RunFinished):
             token_ids = list(e.token_ids)
     session.target_backend.synchronize()
@@ -113,7 +119,14 @@ def _run_specviz(
     extra = (
         {}
         if method == "plain"
-        else {"drafted": drafted, "accepted": accepted, "overlap_sum": overlap, "verified": verified}
+        else {
+            "drafted": drafted,
+            "accepted": accepted,
+            "overlap_sum": overlap,
+            "verified": verified,
+            "draft_s": draft_s,
+            "verify_s": verify_s,
+        }
     )
     return {"time_s": elapsed, "token_ids": token_ids, "iterations": iterations, **extra}
 
@@ -147,7 +160,7 @@ def _run_hf(session: Session, method: str, settings: RunSettings, prompt_ids: li
     return {"time_s": elapsed, "token_ids": out[0, len(prompt_ids) :].tolist()}
 
 
-def _jobs(plan: BenchPlan) -> list[tuple[str, str, int]]:
+def _jobs(plan: BenchPlan) -> list[tuple[str, str, int | str]]:
     jobs = []
     for mode in plan.modes:
         for method in plan.methods:
@@ -200,7 +213,7 @@ def run_bench(
     return results
 
 
-def _warm_up(session: Session, plan: BenchPlan, jobs: list[tuple[str, str, int]]) -> None:
+def _warm_up(session: Session, plan: BenchPlan, jobs: list[tuple[str, str, int | str]]) -> None:
     prompt = plan.prompts[0]
     short = BenchPlan(**{**plan.__dict__, "max_new_tokens": 4})
     ids = session.encode(_settings(prompt, "plain", "greedy", 0, plan.seed, short))

@@ -211,7 +211,8 @@ def speculative_decode(
         t0 = _clock(target, drafter)
         draft = drafter.propose(context, k, generator)
         t1 = _clock(target, drafter)
-        requested, k = k, int(draft.tokens.shape[0])
+        requested = k if draft.asked is None else draft.asked
+        k = int(draft.tokens.shape[0])
 
         # 3. Verify: one target forward over [last committed, d_1..d_k] scores k + 1 positions.
         feed = torch.cat([torch.tensor(context[target.length :], device=target.device), draft.tokens])

@@ -23,6 +23,9 @@ class Draft:
     probs: torch.Tensor | None  # [k, target_vocab]: what each token was drawn from; None = one-hot
     # Cross-tokenizer drafters: per proposed target token, the draft tokens' text it came from.
     pieces: tuple[tuple[str, ...], ...] | None = None
+    # How many tokens the drafter aimed for when it chose fewer than the decoder allowed
+    # (automatic γ, see pacing.py); None = the decoder's k.
+    asked: int | None = None
 
 
 class Drafter(Protocol):

@@ -1,0 +1,73 @@
+"""Pre-packed oneDNN weights for float32 Linear layers on CPU.
+
+Why: measured on this project's 2-core AVX-512 CPU (torch 2.13), a plain float32 ``nn.Linear``
+takes a matrix-vector path for one token but repacks the whole weight on every call for 2+
+tokens: a 1536x8960 layer ran 4.1 ms for 1 row and 9–13 ms for 2–4 rows, so verifying k drafted
+tokens cost 2–3x a single step. The same layer with its weight reordered once into oneDNN's
+blocked layout ran 2.6 ms for 1 row and 3.3–3.8 ms for 2–8 rows (the 152k-row lm_head: 74 →
+38 ms for 1 row, 160 → 49 ms for 2). Packing makes plain decoding faster *and* verification
+nearly flat in k, which is what speculative decoding needs.
+
+bfloat16 is left alone: its native kernels were already as fast as oneDNN's there.
+The results are float32 matmuls with a different summation order, so they differ from the dense
+kernel by float32 rounding only (~1e-6 relative); whether that moves a greedy argmax is what the
+real-model equality tests check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class PackedLinear(nn.Module):
+    """Inference-only stand-in for an ``nn.Linear`` with a oneDNN-reordered float32 weight."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features = linear.in_features
+        self.out_features = linear.out_features
+        weight = linear.weight.detach().to(torch.float32).contiguous()
+        # Buffers, not parameters: oneDNN tensors have no storage autograd or safetensors can use.
+        self.register_buffer("packed_weight", weight.to_mkldnn(), persistent=False)
+        bias = (
+            linear.bias.detach().to(torch.float32).contiguous().to_mkldnn()
+            if linear.bias is not None
+            else None
+        )
+        self.register_buffer("packed_bias", bias, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [..., in_features] -> [..., out_features]
+        rows = x.reshape(-1, self.in_features).contiguous()  # [N, in]
+        out = torch._C._nn.mkldnn_linear(rows.to_mkldnn(), self.packed_weight, self.packed_bias)
+        return out.to_dense().reshape(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, packed=oneDNN"
+
+
+def can_pack(model: Any) -> bool:
+    """float32 weights on a CPU whose torch has oneDNN."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    params = list(model.parameters())
+    return bool(params) and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params)
+
+
+def pack_linear_layers(model: nn.Module) -> int:
+    """Replace every float32 CPU ``nn.Linear`` in ``model`` in place; returns how many were packed."""
+    targets = [
+        (name, module)
+        for name, module in model.named_modules()
+        if type(module) is nn.Linear
+        and module.weight.device.type == "cpu"
+        and module.weight.dtype == torch.float32
+    ]
+    for name, module in targets:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, PackedLinear(module))
+    return len(targets)

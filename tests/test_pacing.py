@@ -1,0 +1,138 @@
+"""Automatic γ: the cost-optimal draft length, the running α estimate, and losslessness."""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import partial
+
+import pytest
+import torch
+from scipy.stats import chisquare
+
+from specviz.decoding.backends import TableLM
+from specviz.decoding.decoder import DecodeConfig, speculative_decode
+from specviz.decoding.drafters import ModelDrafter, NgramDrafter
+from specviz.decoding.events import Iteration, RunFinished
+from specviz.decoding.pacing import (
+    AcceptanceEstimate,
+    CostTable,
+    PacedDrafter,
+    best_length,
+    interpolate_costs,
+)
+from specviz.decoding.sampling import SamplingConfig, to_probs
+from tests.conftest import exact_sequence_distribution
+
+
+def test_best_length_by_hand() -> None:
+    costs = CostTable(draft_step_s=0.1, verify_s=(1.0, 1.0, 1.0))
+    # alpha 0.5: k=0 -> 1/1 = 1.0; k=1 -> 1.5/1.1 = 1.364; k=2 -> 1.75/1.2 = 1.458
+    assert best_length(0.5, costs, cap=2) == 2
+    assert best_length(0.5, costs, cap=1) == 1
+    # alpha 0.05: k=1 -> 1.05/1.1 < 1, drafting does not pay
+    assert best_length(0.05, costs, cap=2) == 0
+    # verifying 3 tokens costs 2x: alpha 0.5, k=2 -> 1.75/2.2 = 0.80, k=1 -> 1.5/1.1 = 1.36
+    steep = CostTable(draft_step_s=0.1, verify_s=(1.0, 1.0, 2.0))
+    assert best_length(0.5, steep, cap=2) == 1
+    assert best_length(0.99, costs, cap=10) == 2  # never past the table
+
+
+def test_acceptance_estimate_counts_trials_to_first_rejection() -> None:
+    est = AcceptanceEstimate(prior=0.5, prior_trials=2.0, decay=1.0)
+    est.update(n_accepted=3, n_drafted=3)  # 3 of 3
+    est.update(n_accepted=1, n_drafted=4)  # 1 success, then the rejection: 2 trials
+    est.update(n_accepted=0, n_drafted=0)  # nothing drafted: no information
+    assert est.value == pytest.approx((1.0 + 3 + 1) / (2.0 + 3 + 2))
+    decaying = AcceptanceEstimate(prior=0.5, prior_trials=2.0, decay=0.5)
+    decaying.update(0, 2)
+    assert decaying.value == pytest.approx((0.5 * 1.0 + 0) / (0.5 * 2.0 + 1))
+
+
+def test_interpolated_cost_table() -> None:
+    table = interpolate_costs(0.01, {1: 1.0, 3: 2.0, 5: 2.0}, max_k=6)
+    assert table.verify_s == pytest.approx((1.0, 1.5, 2.0, 2.0, 2.0, 2.0))
+    with pytest.raises(ValueError):
+        interpolate_costs(0.01, {2: 1.0}, max_k=3)
+
+
+def test_falls_back_to_plain_steps_and_probes(codec) -> None:
+    """A drafter that is always wrong: pacing stops drafting, probing every 4th iteration."""
+    vocab = 6
+    target = TableLM(vocab, order=1, seed=3, sharpness=4.0)
+    # The lookup drafter proposes the prompt's continuation, which the target does not follow.
+    drafter = PacedDrafter(
+        NgramDrafter(max_ngram=1), CostTable(0.0, (1.0, 1.3, 1.6, 1.9)), probe_every=4, probe_length=2
+    )
+    prompt = [0, 1, 2, 3, 4, 5] * 3
+    config = DecodeConfig(max_new_tokens=40, gamma=3, sampling=SamplingConfig(0.0), seed=0)
+    events = list(speculative_decode(target, drafter, prompt, config, codec))
+    iterations = [e for e in events if isinstance(e, Iteration)]
+    asked = [it.gamma for it in iterations]
+    assert 0 in asked, "pacing never fell back to plain steps"
+    zeros = [i for i, a in enumerate(asked) if a == 0]
+    assert all(len(it.drafted) == 0 for it in (iterations[i] for i in zeros))
+    # After a fallback, no run of plain iterations exceeds probe_every - 1.
+    run = longest = 0
+    for a in asked:
+        run = run + 1 if a == 0 else 0
+        longest = max(longest, run)
+    assert 0 < longest <= 3
+    plain = list(speculative_decode(target, NgramDrafter(max_ngram=1), prompt, config, codec))[-1]
+    assert isinstance(events[-1], RunFinished) and isinstance(plain, RunFinished)
+    assert events[-1].token_ids == plain.token_ids  # greedy: same text whatever the lengths
+
+
+def test_joint_distribution_with_automatic_gamma(codec) -> None:
+    """Lengths chosen from a running α (0, 1 or 2 per iteration) leave the output distribution exact."""
+    vocab, n_tokens, prompt, runs = 3, 5, [1], 6000
+    sampling = SamplingConfig(temperature=1.0)
+    target = TableLM(vocab, order=2, seed=41, sharpness=1.0)
+    inner = ModelDrafter(TableLM(vocab, order=2, seed=42, sharpness=1.0), sampling, target_vocab_size=vocab)
+    # With these costs the best length is 0 for α < 0.3, 1 up to α = 0.61, then 2.
+    costs = CostTable(draft_step_s=0.2, verify_s=(1.0, 1.1, 1.2))
+    drafter = PacedDrafter(
+        inner, costs, probe_every=2, probe_length=1, estimate=AcceptanceEstimate(0.62, 1.0, 0.5)
+    )
+    counts: Counter[tuple[int, ...]] = Counter()
+    lengths: Counter[int] = Counter()
+    for seed in range(runs):
+        config = DecodeConfig(max_new_tokens=n_tokens, gamma=2, sampling=sampling, seed=seed)
+        events = list(speculative_decode(target, drafter, prompt, config, codec))
+        finished = events[-1]
+        assert isinstance(finished, RunFinished)
+        counts[finished.token_ids] += 1
+        lengths.update(e.gamma for e in events if isinstance(e, Iteration))
+    assert all(lengths[k] > 200 for k in (0, 1, 2)), f"pacing must use every length here: {lengths}"
+    exact = exact_sequence_distribution(target, prompt, n_tokens, partial(to_probs, config=sampling))
+    seqs = sorted(exact)
+    total = sum(exact.values())
+    p_value = chisquare([counts[s] for s in seqs], [exact[s] / total * runs for s in seqs]).pvalue
+    assert p_value > 1e-3, f"output distribution differs from the target (p={p_value:.2e})"
+
+
+def test_cost_table_validation() -> None:
+    with pytest.raises(ValueError):
+        CostTable(0.1, ())
+    with pytest.raises(ValueError):
+        CostTable(-0.1, (1.0,))
+    assert torch.isfinite(torch.tensor(CostTable(0.0, (1.0,)).tokens_per_s(1.0, 0)))
+
+
+def test_cost_table_is_measured_once_per_setup_and_monotone(tmp_path, monkeypatch) -> None:
+    from specviz import cost_cache
+
+    monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path))
+    target = TableLM(8, order=1, seed=1)
+    draft = TableLM(8, order=1, seed=2)
+    stages: list[str] = []
+    first = cost_cache.load_or_measure("k1", target, draft, 9, stages.append)
+    assert len(stages) == 1 and len(first.verify_s) == 9
+    assert all(a <= b for a, b in zip(first.verify_s, first.verify_s[1:], strict=False))
+    again = cost_cache.load_or_measure("k1", target, draft, 5, stages.append)
+    assert len(stages) == 1, "a stored table that covers the request is reused"
+    assert again.verify_s == first.verify_s[:5]
+    cost_cache.load_or_measure("k1", target, draft, 12, stages.append)
+    assert len(stages) == 2, "a longer request measures again"
+    (tmp_path / "costs" / "k1.json").write_text("{not json")
+    cost_cache.load_or_measure("k1", target, draft, 4, stages.append)
+    assert len(stages) == 3, "a corrupt file is measured again, not an error"
