@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,12 @@ from specviz.models import cache_dir
 _MEASURED_KS = (1, 2, 3, 4, 6, 8, 12, 17)
 _CONTEXT_TOKENS = 96
 _REPEATS = 3
+
+
+def costs_dir() -> Path:
+    """``$SPECVIZ_COSTS`` if set (tests point it at a temporary folder), else ``costs/`` in the cache."""
+    override = os.environ.get("SPECVIZ_COSTS")
+    return Path(override).expanduser() if override else cache_dir() / "costs"
 
 
 def setup_key(fields: dict[str, Any]) -> str:
@@ -80,7 +87,7 @@ def load_or_measure(
     report: Callable[[str], None] = lambda _: None,
 ) -> CostTable:
     """The stored table for ``key`` if it covers ``max_k``, else a fresh measurement (then stored)."""
-    path = cache_dir() / "costs" / f"{key}.json"
+    path = costs_dir() / f"{key}.json"
     try:
         data = json.loads(path.read_text())
         table = CostTable(float(data["draft_step_s"]), tuple(float(t) for t in data["verify_s"]))

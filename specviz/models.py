@@ -358,6 +358,7 @@ def load_model(
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     kwargs = dict(extra, trust_remote_code=trust_remote_code)
+    progress(f"loading {spec}", 0, 0)  # the longest silent step: say which model it is
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(

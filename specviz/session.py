@@ -127,7 +127,11 @@ class Session:
             # Different tokenizers are bridged through text (cross_tokenizer.py) instead of
             # feeding one model's token ids to the other.
             self.same_vocab = same_vocabulary(self.target, self.draft)
+            if progress and int8_draft:
+                progress(f"quantizing {options.draft} to int8", 0, 1)
             self.draft_quant = quantize_draft(self.draft, options.draft_quant)
+            if progress and int8_draft:
+                progress(f"quantizing {options.draft} to int8", 1, 1)
         self.codec = HFCodec(self.target.tokenizer)
         self.target_backend = HFBackend(self.target.model)
         self.draft_backend = HFBackend(self.draft.model) if self.draft else None
@@ -198,7 +202,8 @@ class Session:
             self.draft_backend,
             sampling,
             self.target_backend.vocab_size,
-            confidence_stop=settings.draft_confidence,
+            # Automatic γ stops drafts by expected gain per second instead of a fixed threshold.
+            confidence_stop=None if settings.auto_gamma else settings.draft_confidence,
             adaptive=settings.adaptive,
         )
 
@@ -228,11 +233,16 @@ class Session:
                 }
             )
 
+            stages: list[str] = []
+
             def report(stage: str) -> None:
+                stages.append(stage)
                 if self._progress:
                     self._progress(stage, 0, 1)
 
             self._costs = load_or_measure(key, self.target_backend, self.draft_backend, max_k, report)
+            if stages and self._progress:
+                self._progress(stages[-1], 1, 1)
         return CostTable(self._costs.draft_step_s, self._costs.verify_s[:max_k])
 
     def speculative(self, settings: RunSettings, prompt_ids: list[int] | None = None) -> Iterator[Event]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from specviz.decoding.events import Event
-from specviz.session import RunSettings, Session
+from specviz.session import ModelOptions, RunSettings, Session
 
 
 def make_factory(session: Session, base: RunSettings) -> Any:
@@ -58,11 +58,18 @@ def ui_settings(settings: RunSettings) -> Any:
     )
 
 
-def open_live(session: Session, settings: RunSettings, record_to: Path | None) -> None:
-    from specviz.tui.app import run_live
+def open_live(options: ModelOptions, settings: RunSettings, record_to: Path | None) -> None:
+    """Open the UI at once; it loads ``options``' models in a worker and shows the progress."""
+    from specviz.session_loader import SessionLoader
+    from specviz.tui.app import run_loading
+    from specviz.tui.model_loading import ModelChoice
 
-    drafters = ("model", "ngram") if session.draft is not None else ("ngram",)
-    run_live(make_factory(session, settings), ui_settings(settings), record_to=record_to, drafters=drafters)
+    run_loading(
+        SessionLoader(options, settings),
+        ModelChoice(options.target, options.draft),
+        ui_settings(settings),
+        record_to=record_to,
+    )
 
 
 def open_replay(path: Path) -> int:

@@ -16,6 +16,12 @@ class IdCodec:
         return "".join(self.token_text(t) for t in token_ids)
 
 
+@pytest.fixture(autouse=True)
+def _private_cost_tables(tmp_path_factory, monkeypatch) -> None:
+    """Cost tables measured for automatic γ go to a temporary folder, never the user's cache."""
+    monkeypatch.setenv("SPECVIZ_COSTS", str(tmp_path_factory.mktemp("costs")))
+
+
 @pytest.fixture
 def codec() -> IdCodec:
     return IdCodec()

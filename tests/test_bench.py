@@ -84,7 +84,7 @@ def test_cost_model_matches_leviathan_when_verification_is_free() -> None:
 
 
 def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path / "cache"))  # automatic γ stores its cost table
+    monkeypatch.setenv("SPECVIZ_COSTS", str(tmp_path / "costs"))  # automatic γ stores its cost table
     target = save_tiny_checkpoint(tmp_path / "t", seed=1)
     draft = save_tiny_checkpoint(tmp_path / "d", seed=2)
     out = tmp_path / "bench.json"
@@ -122,4 +122,4 @@ def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:
     # --quick runs the speculative methods with automatic γ, whose cost table is now cached.
     assert {m["gamma"] for m in data["measurements"] if m["method"].startswith("specviz_")} == {"auto"}
     assert "specviz_model@auto" in data["sweep"]["greedy"]["translation"]
-    assert len(list((tmp_path / "cache" / "costs").glob("*.json"))) == 1
+    assert len(list((tmp_path / "costs").glob("*.json"))) == 1

@@ -121,7 +121,7 @@ def test_cost_table_validation() -> None:
 def test_cost_table_is_measured_once_per_setup_and_monotone(tmp_path, monkeypatch) -> None:
     from specviz import cost_cache
 
-    monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path))
+    monkeypatch.setenv("SPECVIZ_COSTS", str(tmp_path / "costs"))
     target = TableLM(8, order=1, seed=1)
     draft = TableLM(8, order=1, seed=2)
     stages: list[str] = []
@@ -136,3 +136,16 @@ def test_cost_table_is_measured_once_per_setup_and_monotone(tmp_path, monkeypatc
     (tmp_path / "costs" / "k1.json").write_text("{not json")
     cost_cache.load_or_measure("k1", target, draft, 4, stages.append)
     assert len(stages) == 3, "a corrupt file is measured again, not an error"
+
+
+def test_keep_drafting_weighs_the_next_tokens_gain_against_its_cost() -> None:
+    inner = ModelDrafter(TableLM(4, order=1, seed=0), SamplingConfig(0.0), target_vocab_size=4)
+    flat = PacedDrafter(inner, CostTable(0.05, (1.0,) * 10))
+    assert inner.keep_drafting == flat.keep_drafting, "the wrapper installs its stop rule"
+    # Sure drafts on flat verification: 1 + .9 + .81 tokens for 1.1 s < 1 + .9 + .81 + .729 for 1.15 s.
+    assert flat.keep_drafting([0.9, 0.9])
+    # An unsure draft: .1 * .1 = .01 more tokens cannot pay for another 0.05 s.
+    assert not flat.keep_drafting([0.1])
+    steep = PacedDrafter(inner, CostTable(0.05, (1.0, 1.0, 1.6, 2.2, 2.8)))
+    assert not steep.keep_drafting([0.9])  # scoring a third token costs 0.6 s more
+    assert not flat.keep_drafting([0.99] * 9), "never past the cost table"

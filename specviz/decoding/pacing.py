@@ -1,18 +1,19 @@
-"""Automatic γ: how many tokens to draft, chosen each iteration from measured costs and acceptance.
+"""Automatic γ: how many tokens to draft, decided each iteration from measured costs.
 
 A fixed γ is right for one prompt on one machine at best. Drafting k tokens costs k draft steps
-plus the target scoring k + 1 positions, T(k + 1), and commits on average
-``(1 - α^(k+1)) / (1 - α)`` tokens (Leviathan et al. 2023, eq. 1); plain decoding commits one
-token per T(1). So with the costs measured on this machine and a running estimate of α, the best
-k is the one with the most expected tokens per second, and k = 0 (no draft: one plain target
-step) wins whenever drafting does not pay, e.g. when the draft keeps getting rejected.
+plus the target scoring k + 1 positions, T(k + 1), which on a CPU grows with k; plain decoding
+commits one token per T(1). With T(k) and the draft step measured on this machine:
+
+- whether to draft at all: with a running estimate of α, drafting k tokens commits
+  ``(1 - α^(k+1)) / (1 - α)`` tokens on average (Leviathan et al. 2023, eq. 1); if no k > 0 beats
+  a plain step, the iteration is a plain step (k = 0), and every ``probe_every``-th such
+  iteration drafts a short probe so the estimate can recover when the text turns predictable;
+- how far to draft: one token at a time, while the next token's expected gain per second beats
+  the iteration's average so far, the gain coming from the draft's own confidence (see
+  :class:`PacedDrafter`).
 
 Lossless by construction: pacing only decides how many tokens are proposed, never which ones or
 from what distribution, and verification is unchanged.
-
-While k = 0 there is nothing to learn α from, so every ``probe_every``-th plain iteration drafts
-a short probe; if the text has turned predictable again, the estimate recovers and drafting
-resumes.
 """
 
 from __future__ import annotations
@@ -82,7 +83,16 @@ class AcceptanceEstimate:
 
 
 class PacedDrafter:
-    """Wraps a drafter; asks it for the cost-optimal number of tokens, capped by the decoder's k."""
+    """Wraps a drafter and decides how many tokens it drafts, never more than the decoder's k.
+
+    Whether to draft at all comes from the running α: when even one drafted token is not
+    expected to pay for itself, the iteration is a plain target step (with periodic probes).
+    How far to draft: a drafter that reports its confidence per token (``ModelDrafter``) keeps
+    going while the next token's expected gain per second beats the iteration's average so far,
+    with each token's acceptance chance taken as its confidence times a running calibration
+    (acceptance is far from independent: in code the draft is often sure for 20 tokens in a row,
+    which a single α cannot express). Other drafters draft the k that is best for the running α.
+    """
 
     def __init__(
         self,
@@ -99,7 +109,11 @@ class PacedDrafter:
         self.probe_length = probe_length
         self._fresh_estimate = estimate or AcceptanceEstimate()
         self.alpha = self._copy(self._fresh_estimate)
+        self.calibration = _Calibration()
         self._plain_streak = 0
+        self._by_confidence = hasattr(inner, "keep_drafting")
+        if self._by_confidence:
+            inner.keep_drafting = self.keep_drafting  # type: ignore[attr-defined]
 
     @staticmethod
     def _copy(estimate: AcceptanceEstimate) -> AcceptanceEstimate:
@@ -111,15 +125,33 @@ class PacedDrafter:
         k = best_length(self.alpha.value, self.costs, cap)
         if k > 0 or cap == 0:
             self._plain_streak = 0
-            return k
+            # With per-token confidences the stop rule decides the length; the cap bounds it.
+            return min(cap, self.costs.max_draft) if self._by_confidence else k
         self._plain_streak += 1
         if self._plain_streak >= self.probe_every:
             self._plain_streak = 0
             return min(cap, self.probe_length)
         return 0
 
+    def keep_drafting(self, confidences: list[float]) -> bool:
+        """After drafting ``len(confidences)`` tokens: is one more expected to raise tokens/s?"""
+        i = len(confidences)
+        if i + 1 > self.costs.max_draft:
+            return False
+        survive = 1.0  # chance that every draft so far is accepted
+        expected = 1.0  # committed tokens: the accepted drafts plus the correction or bonus
+        for confidence in confidences:
+            survive *= self.calibration.accept_chance(confidence)
+            expected += survive
+        cost = i * self.costs.draft_step_s + self.costs.verify_s[i]
+        # The next token's confidence is unknown until it is drafted; the last one is the best guess.
+        gain = survive * self.calibration.accept_chance(confidences[-1])
+        extra_cost = self.costs.draft_step_s + self.costs.verify_s[i + 1] - self.costs.verify_s[i]
+        return (expected + gain) / (cost + extra_cost) > expected / cost
+
     def prefill(self, context: list[int]) -> None:
         self.alpha = self._copy(self._fresh_estimate)
+        self.calibration = _Calibration()
         self._plain_streak = 0
         self.inner.prefill(context)
 
@@ -130,10 +162,39 @@ class PacedDrafter:
 
     def feedback(self, n_accepted: int, n_drafted: int) -> None:
         self.alpha.update(n_accepted, n_drafted)
+        if self._by_confidence and n_drafted:
+            verified = getattr(self.inner, "confidences", [])[: min(n_accepted + 1, n_drafted)]
+            self.calibration.update(verified, n_accepted)
         self.inner.feedback(n_accepted, n_drafted)
 
     def synchronize(self) -> None:
         self.inner.synchronize()
+
+
+class _Calibration:
+    """Maps the draft's confidence to an acceptance chance: confidence x (accepted / expected).
+
+    Starts at 1 (a draft that agrees with the target is accepted about as often as it is sure);
+    the running ratio corrects a draft that is over- or under-confident for this text.
+    """
+
+    def __init__(self, prior: float = 4.0, decay: float = 0.9) -> None:
+        self.observed = prior
+        self.predicted = prior
+        self.decay = decay
+
+    @property
+    def ratio(self) -> float:
+        return min(1.5, max(0.5, self.observed / self.predicted))
+
+    def accept_chance(self, confidence: float) -> float:
+        return min(0.99, confidence * self.ratio)
+
+    def update(self, verified_confidences: list[float], n_accepted: int) -> None:
+        if not verified_confidences:
+            return
+        self.observed = self.decay * self.observed + n_accepted
+        self.predicted = self.decay * self.predicted + sum(verified_confidences)
 
 
 def interpolate_costs(draft_step_s: float, measured: dict[int, float], max_k: int) -> CostTable:

@@ -4,10 +4,15 @@ Two sources feed it the same events (specviz.decoding.events): a live :data:`Eve
 decoded in a thread worker that posts one message per event, or a recorded trace. Everything on
 screen is derived from a :class:`~specviz.tui.recording.Recording` and a playhead (how many
 iterations are revealed), so stepping back, jumping and replaying never recompute anything.
+
+A live app may instead be handed a :class:`~specviz.tui.model_loading.ModelLoader`: the screen
+opens at once, the models load on a background thread that reports its progress, and the factory
+arrives with them; ``M`` loads another pair the same way while the old one stays in use.
 """
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -26,25 +31,29 @@ from textual.widgets import Footer, TabbedContent, TabPane, TextArea
 from textual.worker import get_current_worker
 
 from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted, TraceWriter, read_trace
+from specviz.tui.daemon_call import Abandoned, call_in_daemon_thread
 from specviz.tui.export import write_metrics_csv, write_metrics_json, write_trace
-from specviz.tui.messages import DecodeEnded, DecodeEvent, RaceEvent, RaceSide
+from specviz.tui.messages import DecodeEnded, DecodeEvent, LoadFinished, LoadProgress, RaceEvent, RaceSide
+from specviz.tui.model_loading import LoadedModels, ModelChoice, ModelLoader, ModelLoadError
 from specviz.tui.pause_gate import PauseGate
 from specviz.tui.playback import PaceClock
 from specviz.tui.recording import Recording, split_runs
 from specviz.tui.run_stats import summarise
+from specviz.tui.settings_steps import MAX_NEW_TOKENS, TEMPERATURES, TOP_KS, TOP_PS, step
 from specviz.tui.source import EventSourceFactory, RunSettings
 from specviz.tui.widgets.charts import ChartData, ChartsPanel
 from specviz.tui.widgets.help_screen import HelpScreen
 from specviz.tui.widgets.inspector import IterationInspector
 from specviz.tui.widgets.jump_screen import JumpScreen
 from specviz.tui.widgets.legend import StatusLegend
+from specviz.tui.widgets.load_status import LoadStatus, LoadView
+from specviz.tui.widgets.model_screen import ModelScreen
 from specviz.tui.widgets.race_view import RacePanel
-from specviz.tui.widgets.settings_bar import SettingsBar
+from specviz.tui.widgets.settings_bar import ModelLabels, SettingsBar
 from specviz.tui.widgets.stats_bar import StatsBar, StatsView
 from specviz.tui.widgets.theory_view import TheoryPanel
 from specviz.tui.widgets.token_stream import TokenStream
 
-TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5)
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 TICK_S = 1 / 30
 ASSUMED_COST_RATIO = 0.4  # c of the default model pair on the reference CPU (DESIGN.md)
@@ -77,9 +86,16 @@ class SpecvizApp(App[None]):
         Binding("G", "gamma(1)", "γ +1", show=False),
         Binding("t", "temperature(-1)", "Temperature down", show=False),
         Binding("T", "temperature(1)", "Temperature up", show=False),
+        Binding("k", "top_k(-1)", "Top-k down", show=False),
+        Binding("K", "top_k(1)", "Top-k up (past 100: off)", show=False),
+        Binding("u", "top_p(-1)", "Top-p down", show=False),
+        Binding("U", "top_p(1)", "Top-p up (past 0.99: off)", show=False),
+        Binding("l", "max_new_tokens(-1)", "Max new tokens down", show=False),
+        Binding("L", "max_new_tokens(1)", "Max new tokens up", show=False),
         Binding("d", "drafter", "Next drafter", show=False),
         Binding("s", "seed(-1)", "Seed −1", show=False),
         Binding("S", "seed(1)", "Seed +1", show=False),
+        Binding("M", "choose_models", "Choose models", show=False),
         Binding("minus", "speed(-1)", "Slower playback", show=False),
         Binding("plus,equals_sign", "speed(1)", "Faster playback", show=False),
         Binding("left_square_bracket", "cost_ratio(-0.05)", "Theory: c −0.05", show=False),
@@ -104,6 +120,8 @@ class SpecvizApp(App[None]):
         factory: EventSourceFactory | None = None,
         settings: RunSettings | None = None,
         events: Iterable[Event] | None = None,
+        loader: ModelLoader | None = None,
+        models: ModelChoice | None = None,
         record_to: Path | None = None,
         export_dir: Path | None = None,
         drafters: Sequence[str] = ("model", "ngram"),
@@ -112,15 +130,25 @@ class SpecvizApp(App[None]):
         show_timings: bool = True,
         blink: bool = True,
     ) -> None:
-        """Live when ``factory`` is given (``settings`` are the first run's), replay when ``events`` are.
+        """Live when ``factory`` or ``loader`` is given (``settings`` are the first run's), replay
+        when ``events`` are.
 
-        ``show_timings=False`` hides every time-derived number (deterministic screenshots);
-        ``blink=False`` stops the cursors blinking (snapshot tests).
+        ``loader`` loads ``models`` in a worker when the app opens (unless a ``factory`` is given
+        too) and any pair chosen with ``M`` later. ``show_timings=False`` hides every time-derived
+        number (deterministic screenshots); ``blink=False`` stops the cursors blinking (snapshot tests).
         """
         super().__init__()
-        if factory is None and events is None:
-            raise ValueError("SpecvizApp needs a factory (live) or events (replay)")
+        if factory is None and events is None and loader is None:
+            raise ValueError("SpecvizApp needs a factory or a loader (live) or events (replay)")
+        if loader is not None and factory is None and models is None:
+            raise ValueError("SpecvizApp needs the models to load first")
         self._factory = factory
+        self._loader = loader
+        self._models: LoadedModels | None = None  # the loaded pair behind ``_factory``, if a loader made it
+        self._models_choice: ModelChoice | None = None  # what was asked for to get ``_models``
+        self._first_models = models  # loaded when the app opens, unless a factory came ready-made
+        self._load_id = 0
+        self._loading: ModelChoice | None = None  # the pair a worker is loading now
         self._replay_runs = split_runs(events) if events is not None else []
         self._settings = settings or RunSettings(prompt="")
         self._record_to = record_to
@@ -161,7 +189,17 @@ class SpecvizApp(App[None]):
 
     @property
     def live(self) -> bool:
-        return self._factory is not None
+        return self._factory is not None or self._loader is not None
+
+    @property
+    def models(self) -> LoadedModels | None:
+        """The loaded pair the next run uses (None before the first load, or without a loader)."""
+        return self._models
+
+    @property
+    def loading(self) -> ModelChoice | None:
+        """The pair being loaded now, if any."""
+        return self._loading
 
     @property
     def run_recording(self) -> Recording:
@@ -213,6 +251,7 @@ class SpecvizApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield SettingsBar(id="settings")
+        yield LoadStatus(id="load-status", show_elapsed=self._show_timings)
         prompt = TextArea(
             self._settings.prompt,
             id="prompt",
@@ -245,7 +284,9 @@ class SpecvizApp(App[None]):
             self._load_replay()
         else:
             self._load_run(Recording(), start_at="start")
-        if self._autorun and self.live:
+        if self._factory is None and self._first_models is not None:
+            self._start_load(self._first_models)
+        elif self._autorun and self.live:
             self.action_run()
 
     def _load_replay(self) -> None:
@@ -296,12 +337,23 @@ class SpecvizApp(App[None]):
         self.query_one("#stats", StatsBar).update_view(
             StatsView(self._state_label(), self._revealed, len(run), stats, self._show_timings)
         )
-        self.query_one("#settings", SettingsBar).show(run.started, self._settings if self.live else None)
+        self.query_one("#settings", SettingsBar).show(
+            run.started, self._settings if self.live else None, self._model_labels()
+        )
         self.query_one("#legend", StatusLegend).set_speculative(run.speculative)
         if self._tab_visible("theory"):
             self._refresh_theory(stats.cost_ratio, stats.alpha_hat)
         if self._tab_visible("charts") and not (self._decoding and self._follow):
             self._flush_charts()
+
+    def _model_labels(self) -> ModelLabels | None:
+        """The models the next run uses, or (before any pair is loaded) the ones on their way."""
+        if self._models is not None:
+            return ModelLabels(self._models.target, self._models.draft)
+        pending = self._loading or self._first_models
+        if pending is None or self._factory is not None:
+            return None  # a factory handed in directly: the app does not know its models
+        return ModelLabels(pending.target, pending.draft, "loading" if self._loading else "not loaded")
 
     def _state_label(self) -> str:
         label = self._activity()
@@ -316,6 +368,8 @@ class SpecvizApp(App[None]):
             return f"▶ playing ×{self._speed:g}"
         if not self.live:
             return "◼ replay"
+        if self._factory is None:
+            return "⟳ loading models" if self._loading is not None else "✗ no models"
         if self._run.finished is not None:
             return f"■ {self._run.finished.reason}"
         return "○ ready"
@@ -371,7 +425,7 @@ class SpecvizApp(App[None]):
             "tab-theory": "#theory",
             "tab-race": "#race-spec",
         }
-        if pane_id in target and not isinstance(self.screen, (HelpScreen, JumpScreen)):
+        if pane_id in target and not isinstance(self.screen, (HelpScreen, JumpScreen, ModelScreen)):
             self.query_one(target[pane_id]).focus()
 
     @on(TokenStream.IterationClicked, "#stream")
@@ -390,6 +444,8 @@ class SpecvizApp(App[None]):
                 "Replay: there is no model to run. Start specviz with a model to decode.", severity="warning"
             )
             return
+        if not self._models_ready():
+            return
         prompt = self.query_one("#prompt", TextArea).text
         if not prompt.strip():
             self.notify("The prompt is empty.", severity="warning")
@@ -397,6 +453,25 @@ class SpecvizApp(App[None]):
         self._settings = self._settings.evolve(prompt=prompt)
         self._start_run(self._settings)
         self.action_focus_stream()
+
+    def _models_ready(self) -> bool:
+        """Whether a run can start now; if not, say why (still loading, or the load failed)."""
+        if self._factory is not None:
+            return True
+        if self._loading is not None:
+            view = self.query_one("#load-status", LoadStatus).view
+            stage = f" ({view.stage})" if view is not None and view.loading else ""
+            self.notify(
+                f"The models are still loading{stage}: the run can start once they are ready.",
+                title="not ready",
+                severity="warning",
+                markup=False,
+            )
+        else:
+            self.notify(
+                "No models are loaded: press M to choose models.", title="not ready", severity="warning"
+            )
+        return False
 
     def _start_run(self, settings: RunSettings) -> None:
         self._run_id += 1
@@ -492,6 +567,120 @@ class SpecvizApp(App[None]):
         if self._follow:
             self._reveal(len(self._run))
         self._refresh_panels()
+
+    # -- loading and switching models -------------------------------------------------------------
+
+    def action_choose_models(self) -> None:
+        """Open the model picker; the chosen pair loads in a worker while the current one stays."""
+        if self._loader is None:
+            message = (
+                "Replay shows a recorded run; there are no models to switch."
+                if not self.live
+                else "This session was started without a model loader; models cannot be switched."
+            )
+            self.notify(message, severity="warning")
+            return
+        if self._loading is not None:
+            self.notify(f"Still loading {self._loading.label}; choose again once it is done.", markup=False)
+            return
+        try:
+            entries = self._loader.catalogue()
+        except Exception as exc:  # a broken cache must not stop the user typing a path instead
+            entries = []
+            self.notify(f"Cannot list the packaged models: {exc}", severity="warning", markup=False)
+        current = self._current_choice()
+        self.push_screen(ModelScreen(entries, current, blink=self._blink), self._models_chosen)
+
+    def _current_choice(self) -> ModelChoice | None:
+        return self._models_choice or self._first_models
+
+    def _models_chosen(self, choice: ModelChoice | None) -> None:
+        if choice is not None:
+            self._start_load(choice)
+
+    def _start_load(self, choice: ModelChoice) -> None:
+        self._load_id += 1
+        self._loading = choice
+        kept = self._models_choice.label if self._models_choice is not None else None
+        self.query_one("#load-status", LoadStatus).show(LoadView(choice.label, kept=kept))
+        self._load_models(self._load_id, choice)
+        self._refresh_panels()
+
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def _load_models(self, load_id: int, choice: ModelChoice) -> None:
+        loader = self._loader
+        assert loader is not None
+
+        def load(abandoned: threading.Event) -> LoadedModels:
+            # On a daemon thread (see daemon_call): quitting mid-load must not wait for torch.
+            def progress(stage: str, done: int, total: int) -> None:
+                if abandoned.is_set():
+                    raise Abandoned  # the app is gone: stop at the loader's next report
+                self.post_message(LoadProgress(load_id, stage, done, total))
+
+            return loader.load(choice, progress)
+
+        models: LoadedModels | None = None
+        error: str | None = None
+        try:
+            models = await call_in_daemon_thread(load, name="specviz-load")
+        except ModelLoadError as exc:  # the loader's own words: what to do about it
+            error = str(exc)
+        except Exception as exc:  # anything else is shown too, never raised into the UI
+            error = f"{type(exc).__name__}: {exc}"
+        self.post_message(LoadFinished(load_id, models, error))
+
+    @on(LoadProgress)
+    def _load_progress(self, message: LoadProgress) -> None:
+        if message.load_id != self._load_id or self._loading is None:
+            return
+        status = self.query_one("#load-status", LoadStatus)
+        if status.view is not None:
+            status.show(
+                LoadView(status.view.what, message.stage, message.done, message.total, kept=status.view.kept)
+            )
+
+    @on(LoadFinished)
+    def _load_finished(self, message: LoadFinished) -> None:
+        if message.load_id != self._load_id or self._loading is None:
+            return
+        choice, self._loading = self._loading, None
+        status = self.query_one("#load-status", LoadStatus)
+        kept = self._models_choice.label if self._models_choice is not None else None
+        if message.models is None:
+            error = message.error or "the loader returned nothing"
+            status.show(LoadView(choice.label, error=error, kept=kept))
+            self.notify(
+                error, title=f"could not load {choice.label}", severity="error", timeout=10, markup=False
+            )
+            self._refresh_panels()
+            return
+        first = self._models is None and self._factory is None
+        self._use_models(choice, message.models)
+        status.show(None)
+        detail = f" ({message.models.detail})" if message.models.detail else ""
+        self.notify(f"Loaded {choice.label}{detail}.", title="models ready", markup=False)
+        self._refresh_panels()
+        if first and self._autorun:
+            if isinstance(self.focused, TextArea):
+                # The user is editing the prompt: do not run it from under their cursor.
+                self.notify("Press ctrl+r to run the prompt.", title="models ready")
+            else:
+                self.action_run()
+
+    def _use_models(self, choice: ModelChoice, models: LoadedModels) -> None:
+        """Runs from now on decode with ``models``; a run in progress finishes on the old pair."""
+        previous = self._models
+        self._models = models
+        self._models_choice = choice
+        self._factory = models.factory
+        self._drafters = models.drafters or ("ngram",)
+        drafter = self._settings.drafter
+        if drafter not in self._drafters:  # no draft model now: only the n-gram drafter is left
+            drafter = self._drafters[0]
+        elif previous is not None and previous.draft is None and "model" in self._drafters:
+            drafter = "model"  # a draft model was just added to the pair: the user wants it used
+        self._settings = self._settings.evolve(drafter=drafter)
 
     # -- play, pause, step ------------------------------------------------------------------------
 
@@ -636,6 +825,8 @@ class SpecvizApp(App[None]):
                 return
             self._start_race_playback()
             return
+        if not self._models_ready():
+            return
         prompt = self.query_one("#prompt", TextArea).text
         if not prompt.strip():
             self.notify("The prompt is empty.", severity="warning")
@@ -745,9 +936,16 @@ class SpecvizApp(App[None]):
         self._change_settings(gamma=max(1, min(16, self._settings.gamma + delta)))
 
     def action_temperature(self, direction: int) -> None:
-        t = self._settings.temperature
-        i = min(range(len(TEMPERATURES)), key=lambda k: abs(TEMPERATURES[k] - t))
-        self._change_settings(temperature=TEMPERATURES[max(0, min(len(TEMPERATURES) - 1, i + direction))])
+        self._change_settings(temperature=step(TEMPERATURES, self._settings.temperature, direction))
+
+    def action_top_k(self, direction: int) -> None:
+        self._change_settings(top_k=step(TOP_KS, self._settings.top_k, direction))
+
+    def action_top_p(self, direction: int) -> None:
+        self._change_settings(top_p=step(TOP_PS, self._settings.top_p, direction))
+
+    def action_max_new_tokens(self, direction: int) -> None:
+        self._change_settings(max_new_tokens=step(MAX_NEW_TOKENS, self._settings.max_new_tokens, direction))
 
     def action_drafter(self) -> None:
         current = self._settings.drafter
@@ -860,6 +1058,26 @@ def run_live(
         record_to=record_to,
         export_dir=export_dir,
         drafters=drafters,
+        autorun=autorun,
+    ).run()
+
+
+def run_loading(
+    loader: ModelLoader,
+    models: ModelChoice,
+    settings: RunSettings,
+    *,
+    record_to: Path | None = None,
+    export_dir: Path | None = None,
+    autorun: bool = True,
+) -> None:
+    """Open the UI at once and load ``models`` with ``loader`` in a worker; runs once they are ready."""
+    SpecvizApp(
+        loader=loader,
+        models=models,
+        settings=settings,
+        record_to=record_to,
+        export_dir=export_dir,
         autorun=autorun,
     ).run()
 

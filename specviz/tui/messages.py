@@ -1,4 +1,4 @@
-"""Messages the decoding worker thread posts to the app: one per event, never one per token."""
+"""Messages the worker threads post to the app: one per event (never one per token), load progress."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Literal
 from textual.message import Message
 
 from specviz.decoding.events import Event
+from specviz.tui.model_loading import LoadedModels
 
 RaceSide = Literal["plain", "speculative"]
 
@@ -37,3 +38,24 @@ class RaceEvent(Message):
         self.run_id = run_id
         self.side = side
         self.event = event
+
+
+class LoadProgress(Message):
+    """The model loader of load ``load_id`` reached ``done``/``total`` of ``stage``."""
+
+    def __init__(self, load_id: int, stage: str, done: int, total: int) -> None:
+        super().__init__()
+        self.load_id = load_id
+        self.stage = stage
+        self.done = done
+        self.total = total
+
+
+class LoadFinished(Message):
+    """Load ``load_id`` ended: ``models`` when it worked, else ``error`` (what to tell the user)."""
+
+    def __init__(self, load_id: int, models: LoadedModels | None, error: str | None = None) -> None:
+        super().__init__()
+        self.load_id = load_id
+        self.models = models
+        self.error = error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.content import Content
 from textual.geometry import Size
 from textual.markup import escape
@@ -13,13 +15,24 @@ from specviz.tui.source import RunSettings
 SEP = "  "
 
 
+@dataclass(frozen=True)
+class ModelLabels:
+    """The models the next live run will use, named as RunStarted names them."""
+
+    target: str
+    draft: str | None  # None: no draft model loaded (n-gram drafting only)
+    state: str | None = None  # "loading", "not loaded": shown while no pair is ready yet
+
+
 def _opt(value: float | int | None) -> str:
     return "–" if value is None else f"{value:g}"
 
 
-def settings_markup(started: RunStarted | None, next_run: RunSettings | None) -> str:
+def settings_markup(
+    started: RunStarted | None, next_run: RunSettings | None, models: ModelLabels | None = None
+) -> str:
     """Markup for the bar on one line."""
-    return SEP.join(settings_parts(started, next_run))
+    return SEP.join(settings_parts(started, next_run, models))
 
 
 def wrap_parts(parts: list[str], width: int) -> list[str]:
@@ -39,8 +52,13 @@ def wrap_parts(parts: list[str], width: int) -> list[str]:
     return lines
 
 
-def settings_parts(started: RunStarted | None, next_run: RunSettings | None) -> list[str]:
-    """The run's real settings, with ``old→new`` where the next run differs, one part per setting."""
+def settings_parts(
+    started: RunStarted | None, next_run: RunSettings | None, models: ModelLabels | None = None
+) -> list[str]:
+    """The run's real settings, with ``old→new`` where the next run differs, one part per setting.
+
+    ``models`` (live runs only) are the loaded models: a switched target or draft shows as a change.
+    """
     parts: list[str] = []
 
     def item(label: str, current: str, upcoming: str | None = None) -> None:
@@ -50,13 +68,20 @@ def settings_parts(started: RunStarted | None, next_run: RunSettings | None) -> 
         parts.append(f"[$text-muted]{label}[/] {value}")
 
     n = next_run
+    # The draft the next run would draft with: only the model drafter uses the draft model.
+    next_draft = models.draft if models is not None and n is not None and n.drafter == "model" else None
     if started is None:
         if n is None:
             return ["[$text-muted]no run yet[/]"]
         parts.append("[$text-muted]next run[/]")
+        if models is not None:
+            state = f" ({models.state})" if models.state else ""
+            item("target", models.target + state)
         item("mode", n.mode)
         if n.mode == "speculative":
             item("drafter", n.drafter)
+            if next_draft:
+                item("draft", next_draft)
             item("γ", str(n.gamma))
         item("T", f"{n.temperature:g}")
         item("top-k", _opt(n.top_k))
@@ -65,11 +90,11 @@ def settings_parts(started: RunStarted | None, next_run: RunSettings | None) -> 
         item("max", str(n.max_new_tokens))
         return parts
     speculative = started.mode == "speculative"
-    item("target", started.target)
+    item("target", started.target, None if models is None else models.target)
     if speculative:
         item("drafter", started.drafter or "?", None if n is None or n.mode != "speculative" else n.drafter)
-        if started.draft:
-            item("draft", started.draft)
+        if started.draft or next_draft:
+            item("draft", started.draft or "–", None if models is None or n is None else next_draft or "–")
         item("γ", str(started.gamma), None if n is None else str(n.gamma))
     else:
         item(
@@ -79,6 +104,7 @@ def settings_parts(started: RunStarted | None, next_run: RunSettings | None) -> 
     item("top-k", _opt(started.top_k), None if n is None else _opt(n.top_k))
     item("top-p", _opt(started.top_p), None if n is None else _opt(n.top_p))
     item("seed", str(started.seed), None if n is None else str(n.seed))
+    item("max", str(started.max_new_tokens), None if n is None else str(n.max_new_tokens))
     parts.append(escape(f"{started.device}/{started.dtype}"))
     if started.lossy:
         parts.append("[$text-error b]LOSSY[/]")
@@ -107,8 +133,10 @@ class SettingsBar(Widget):
     def plain(self) -> str:
         return Content.from_markup(self.markup).plain
 
-    def show(self, started: RunStarted | None, next_run: RunSettings | None) -> None:
-        parts = settings_parts(started, next_run)
+    def show(
+        self, started: RunStarted | None, next_run: RunSettings | None, models: ModelLabels | None = None
+    ) -> None:
+        parts = settings_parts(started, next_run, models)
         if parts != self._parts:
             self._parts = parts
             self.refresh(layout=True)

@@ -1,0 +1,111 @@
+"""The live UI's model loader: builds (and warms up) a Session for the target/draft the user chose.
+
+It implements specviz.tui.model_loading.ModelLoader, so the UI loads models in its own worker
+and shows the progress, and knows nothing of torch. Every other model option (device, dtype,
+quantization, packing) and every run setting the UI does not edit comes from the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from specviz.models import ModelError, list_models
+from specviz.session import ModelOptions, RunSettings, Session
+from specviz.tui.model_loading import LoadedModels, ModelChoice, ModelEntry, ModelLoadError, Progress
+from specviz.ui_command import make_factory
+
+
+class StageNarrator:
+    """Forwards the loaders' progress, and names the steps they do not report themselves.
+
+    ``Session`` reports provisioning and weight packing, but not the moments a model's checkpoint
+    starts loading (the longest silent step), so after each reported stage ends this names what
+    comes next instead of leaving a finished stage on screen.
+    """
+
+    def __init__(self, progress: Progress, choice: ModelChoice) -> None:
+        self._progress = progress
+        self._choice = choice
+        self._muted = False
+
+    def mute(self) -> None:
+        """Stop forwarding: the Session keeps this callback and reports later work (measuring
+        costs for automatic γ during a run) that is not part of the load the UI shows."""
+        self._muted = True
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._muted:
+            return
+        self._progress(stage, done, total)
+        if total and done >= total:
+            following = self._after(stage)
+            if following is not None:
+                self._progress(following, 0, 0)
+
+    def _after(self, stage: str) -> str | None:
+        target, draft = self._choice.target, self._choice.draft
+        if stage.startswith("converting "):  # provisioning done: the checkpoint load follows
+            return f"loading {stage.removeprefix('converting ').split(' ')[0]}"
+        if stage == f"packing {target} for oneDNN" and draft:
+            return f"loading {draft}"
+        if draft and stage == f"packing {draft} for oneDNN":
+            return "preparing the draft"
+        return None
+
+
+class SessionLoader:
+    """Loads the chosen pair with the command line's other model options; runs keep its settings."""
+
+    def __init__(self, options: ModelOptions, base: RunSettings) -> None:
+        self._options = options
+        self._base = base
+
+    def catalogue(self) -> list[ModelEntry]:
+        return [
+            ModelEntry(
+                name=row["name"],
+                description=row["description"],
+                ready=row["state"] == "ready",
+                state=row["state"],
+            )
+            for row in list_models()
+        ]
+
+    def load(self, choice: ModelChoice, progress: Progress) -> LoadedModels:
+        options = replace(self._options, target=choice.target, draft=choice.draft)
+        progress(f"loading {choice.target}", 0, 0)
+        narrator = StageNarrator(progress, choice)
+        try:
+            session = Session(options, progress=narrator)
+            # One-off kernel setup belongs to loading, not to the first timed run.
+            progress("warming up", 0, 1)
+            session.warm_up()
+            progress("warming up", 1, 1)
+            if self._base.auto_gamma:
+                # Measured now (once per setup, then cached) rather than silently in the first run.
+                session.costs(self._base.gamma + 1)
+        except ModelError as exc:
+            raise ModelLoadError(str(exc)) from exc
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load {choice.label}: {exc}") from exc
+        except _oom_errors() as exc:
+            raise ModelLoadError(
+                f"out of memory loading {choice.label} on {options.device}: {str(exc).splitlines()[0]}. "
+                "Try a smaller model, no draft model, or --dtype bfloat16."
+            ) from exc
+        finally:
+            narrator.mute()
+        info = session.info(replace(self._base, drafter="model"), with_draft=True)
+        return LoadedModels(
+            factory=make_factory(session, self._base),
+            drafters=("model", "ngram") if session.draft is not None else ("ngram",),
+            target=info.target,
+            draft=info.draft,
+            detail=f"{info.device}/{info.dtype}",
+        )
+
+
+def _oom_errors() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (torch.OutOfMemoryError, MemoryError)

@@ -1,0 +1,64 @@
+"""What the UI needs to load models without knowing torch: a choice, a loader, and its result.
+
+The live app is handed a :class:`ModelLoader` and calls it from a thread worker, so the screen
+opens at once and stays responsive while a multi-gigabyte checkpoint loads. Tests pass a fake
+loader (no torch); ``specviz.session_loader`` is the real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from specviz.tui.source import EventSourceFactory
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``; ``total == 0`` means the stage has no measurable length."""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The models to load: a packaged name, a local folder, a .gguf file or a hub id each."""
+
+    target: str
+    draft: str | None  # None: no draft model, the n-gram (prompt lookup) drafter only
+
+    @property
+    def label(self) -> str:
+        return f"{self.target} + {self.draft}" if self.draft else f"{self.target} (no draft model)"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One packaged model in the picker."""
+
+    name: str
+    description: str
+    ready: bool  # provisioned: loads from the local cache without downloading
+    state: str  # the catalogue's own words: "ready", "not provisioned", ...
+
+
+@dataclass(frozen=True)
+class LoadedModels:
+    """A loaded pair, ready to decode: the runs' factory and what the settings bar shows."""
+
+    factory: EventSourceFactory
+    drafters: tuple[str, ...]  # drafters this pair supports ("model" needs a draft model)
+    target: str  # as RunStarted.target will report it
+    draft: str | None  # as RunStarted.draft will report it for the model drafter
+    detail: str = ""  # e.g. "cpu/float32": shown once when loading finishes
+
+
+class ModelLoadError(Exception):
+    """A load failed for a reason the user can act on; the message says what to do."""
+
+
+class ModelLoader(Protocol):
+    def catalogue(self) -> list[ModelEntry]:
+        """The packaged models, with whether each is provisioned (cheap: no model is loaded)."""
+        ...
+
+    def load(self, choice: ModelChoice, progress: Progress) -> LoadedModels:
+        """Load ``choice`` (blocking; called in a worker thread); raise ModelLoadError on failure."""
+        ...

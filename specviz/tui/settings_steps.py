@@ -1,0 +1,41 @@
+"""The ladders the next-run setting keys step along, and the stepping itself.
+
+Keys step through a few meaningful values instead of adding a constant: a temperature of 0.7 or a
+top-p of 0.95 is what people try, and a value given on the command line that is not on a ladder
+snaps to its nearest rung on the first key press. ``None`` (top-k/top-p off: every token) is the
+top rung, the least restrictive setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+TEMPERATURES: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5)
+TOP_KS: tuple[int | None, ...] = (1, 2, 3, 5, 10, 20, 40, 50, 100, None)
+TOP_PS: tuple[float | None, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99, None)
+MAX_NEW_TOKENS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048)
+
+T = TypeVar("T")  # a rung: int, float, or None for "off"
+
+
+def step(ladder: Sequence[T], current: T, direction: int) -> T:
+    """The rung ``direction`` steps from the one nearest ``current`` (clamped at both ends).
+
+    >>> step(TOP_KS, 40, 1), step(TOP_KS, 45, -1), step(TOP_KS, None, -1), step(TOP_PS, 0.99, 1)
+    (50, 40, 100, None)
+    """
+
+    def distance(rung: T) -> float:
+        if rung is None or current is None:
+            return 0.0 if rung is current else float("inf")
+        return abs(float(rung) - float(current))
+
+    nearest = min(range(len(ladder)), key=lambda i: distance(ladder[i]))
+    if current is not None and ladder[nearest] != current and direction:
+        # Off the ladder: the first press lands on the neighbouring rung in that direction.
+        below = ladder[nearest] is not None and ladder[nearest] < current  # type: ignore[operator]
+        if (direction > 0) == below:
+            return ladder[max(0, min(len(ladder) - 1, nearest + direction))]
+        return ladder[nearest]
+    return ladder[max(0, min(len(ladder) - 1, nearest + direction))]
