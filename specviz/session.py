@@ -202,8 +202,7 @@ class Session:
             self.draft_backend,
             sampling,
             self.target_backend.vocab_size,
-            # Automatic γ stops drafts by expected gain per second instead of a fixed threshold.
-            confidence_stop=None if settings.auto_gamma else settings.draft_confidence,
+            confidence_stop=settings.draft_confidence,
             adaptive=settings.adaptive,
         )
 
@@ -256,10 +255,17 @@ class Session:
             self.info(settings, with_draft=True),
         )
 
-    def plain(self, settings: RunSettings, prompt_ids: list[int] | None = None) -> Iterator[Event]:
+    def plain(
+        self, settings: RunSettings, prompt_ids: list[int] | None = None, backend: HFBackend | None = None
+    ) -> Iterator[Event]:
+        """Plain decoding with the target (or ``backend``: the bench's other-dtype copy of it)."""
         prompt_ids = self.encode(settings) if prompt_ids is None else prompt_ids
         return autoregressive_decode(
-            self.target_backend, prompt_ids, self.config(settings), self.codec, self.info(settings, False)
+            backend or self.target_backend,
+            prompt_ids,
+            self.config(settings),
+            self.codec,
+            self.info(settings, False),
         )
 
     def warm_up(self) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from specviz.bench.costs import Costs, predicted_speedup
+from specviz.bench.costs import Costs, predicted_run_s, predicted_speedup
 from specviz.bench.report import best_per_method, summarise
 from specviz.bench.runner import Measurement
 from specviz.cli import main
@@ -83,6 +83,17 @@ def test_cost_model_matches_leviathan_when_verification_is_free() -> None:
     )
 
 
+def test_run_prediction_counts_the_prefill() -> None:
+    costs = Costs(verify_s=[0.2, 0.25, 0.3, 0.35], draft_step_s=0.02, context_tokens=16)
+    # 4 iterations drafting 3 tokens each: 12 draft steps + 4 * T(4), after a 1.5 s prefill.
+    assert predicted_run_s(costs, 16, 4, 12, True, 1.5) == pytest.approx(1.5 + 12 * 0.02 + 4 * 0.35)
+    assert predicted_run_s(costs, 16, 4, 12, False, 0.0) == pytest.approx(4 * 0.35)  # lookup: free drafts
+    plain = predicted_run_s(costs, 16, 16, 0, False, 1.5)
+    assert plain == pytest.approx(1.5 + 16 * 0.2)
+    # 4 tokens per 0.59 s iteration is 6.8 tok/s against 5 tok/s plain; the shared prefill dilutes that.
+    assert plain / predicted_run_s(costs, 16, 4, 12, True, 1.5) < 2.0
+
+
 def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SPECVIZ_COSTS", str(tmp_path / "costs"))  # automatic γ stores its cost table
     target = save_tiny_checkpoint(tmp_path / "t", seed=1)
@@ -103,13 +114,24 @@ def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:
         "cpu",
         "--json",
         str(out),
+        "--reference-dtype",
+        "bfloat16",
     ]
     assert main(argv) == 0
     data = json.loads(out.read_text())
     cats = data["categories"]["greedy"]
     assert set(cats) == {"code_completion", "translation"}
     for category in cats.values():
-        assert set(category) == {"plain", "specviz_model", "specviz_ngram", "hf_assisted", "hf_prompt_lookup"}
+        assert set(category) == {
+            "plain",
+            "plain_reference",
+            "specviz_model",
+            "specviz_ngram",
+            "hf_assisted",
+            "hf_prompt_lookup",
+        }
+        assert category["plain_reference"].get("identical") is None  # another dtype: no identity claim
+        assert category["specviz_model"]["speedup_vs_fastest_plain"] > 0
         for method, entry in category.items():
             assert entry["tokens_per_s"] > 0
             assert "speedup" in entry and "acceptance_rate" in entry
@@ -118,7 +140,8 @@ def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:
                 assert entry["predicted_speedup"] > 0
     assert len(data["costs"]["verify_s"]) == 9
     assert {"torch", "transformers", "torch_threads", "device"} <= set(data["environment"])
-    assert len(data["measurements"]) == 2 * 5
+    assert len(data["measurements"]) == 2 * 6
+    assert data["plan"]["reference_dtype"] == "bfloat16"
     # --quick runs the speculative methods with automatic γ, whose cost table is now cached.
     assert {m["gamma"] for m in data["measurements"] if m["method"].startswith("specviz_")} == {"auto"}
     assert "specviz_model@auto" in data["sweep"]["greedy"]["translation"]

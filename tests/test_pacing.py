@@ -61,7 +61,7 @@ def test_falls_back_to_plain_steps_and_probes(codec) -> None:
     target = TableLM(vocab, order=1, seed=3, sharpness=4.0)
     # The lookup drafter proposes the prompt's continuation, which the target does not follow.
     drafter = PacedDrafter(
-        NgramDrafter(max_ngram=1), CostTable(0.0, (1.0, 1.3, 1.6, 1.9)), probe_every=4, probe_length=2
+        NgramDrafter(max_ngram=1), CostTable(0.0, (1.0, 1.3, 1.6, 1.9)), probe_every=4, window=2
     )
     prompt = [0, 1, 2, 3, 4, 5] * 3
     config = DecodeConfig(max_new_tokens=40, gamma=3, sampling=SamplingConfig(0.0), seed=0)
@@ -91,7 +91,12 @@ def test_joint_distribution_with_automatic_gamma(codec) -> None:
     # With these costs the best length is 0 for α < 0.3, 1 up to α = 0.61, then 2.
     costs = CostTable(draft_step_s=0.2, verify_s=(1.0, 1.1, 1.2))
     drafter = PacedDrafter(
-        inner, costs, probe_every=2, probe_length=1, estimate=AcceptanceEstimate(0.62, 1.0, 0.5)
+        inner,
+        costs,
+        probe_every=2,
+        window=1,
+        fall_back_below=1.0,
+        estimate=AcceptanceEstimate(0.62, 1.0, 0.5),
     )
     counts: Counter[tuple[int, ...]] = Counter()
     lengths: Counter[int] = Counter()
@@ -136,16 +141,3 @@ def test_cost_table_is_measured_once_per_setup_and_monotone(tmp_path, monkeypatc
     (tmp_path / "costs" / "k1.json").write_text("{not json")
     cost_cache.load_or_measure("k1", target, draft, 4, stages.append)
     assert len(stages) == 3, "a corrupt file is measured again, not an error"
-
-
-def test_keep_drafting_weighs_the_next_tokens_gain_against_its_cost() -> None:
-    inner = ModelDrafter(TableLM(4, order=1, seed=0), SamplingConfig(0.0), target_vocab_size=4)
-    flat = PacedDrafter(inner, CostTable(0.05, (1.0,) * 10))
-    assert inner.keep_drafting == flat.keep_drafting, "the wrapper installs its stop rule"
-    # Sure drafts on flat verification: 1 + .9 + .81 tokens for 1.1 s < 1 + .9 + .81 + .729 for 1.15 s.
-    assert flat.keep_drafting([0.9, 0.9])
-    # An unsure draft: .1 * .1 = .01 more tokens cannot pay for another 0.05 s.
-    assert not flat.keep_drafting([0.1])
-    steep = PacedDrafter(inner, CostTable(0.05, (1.0, 1.0, 1.6, 2.2, 2.8)))
-    assert not steep.keep_drafting([0.9])  # scoring a third token costs 0.6 s more
-    assert not flat.keep_drafting([0.99] * 9), "never past the cost table"

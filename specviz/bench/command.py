@@ -40,6 +40,13 @@ def add_parser(sub: Any, model_args: Any) -> None:
     p.add_argument(
         "--adaptive", action="store_true", help="adaptive draft length for the draft model (γ = cap)"
     )
+    p.add_argument(
+        "--reference-dtype",
+        default=None,
+        help="also time plain decoding with a copy of the target in this dtype (e.g. bfloat16, the "
+        "fastest plain configuration on CPUs with native bf16); speedups are then also given "
+        "against the faster of the two plain runs",
+    )
     p.add_argument("--seed", type=int, default=0)
     model_args(p)
 
@@ -126,7 +133,22 @@ def bench_command(args: Any) -> int:
         # transformers' assisted generation needs both tokenizers for such a pair; compare like with like.
         plan.methods.remove("hf_assisted")
         console.print("[yellow]draft and target tokenizers differ: skipping hf_assisted[/yellow]")
+    reference = None
+    if args.reference_dtype:
+        from specviz.decoding.backends import HFBackend
+        from specviz.models import load_model
+
+        with console.status(f"loading {args.target} in {args.reference_dtype} for the plain reference…"):
+            try:
+                ref = load_model(args.target, args.device, args.reference_dtype, pack=args.pack != "none")
+            except ModelError as exc:
+                console.print(f"[red]error:[/red] {exc}")
+                return 2
+        reference = HFBackend(ref.model)
+        plan.methods.insert(1, "plain_reference")
+        plan.reference_dtype = str(ref.dtype).removeprefix("torch.")
     env = environment(session)
+    env["reference_dtype"] = plan.reference_dtype
     console.print(f"[dim]{json.dumps(env)}[/dim]")
     results: list[Measurement] = []
     costs = None
@@ -150,7 +172,7 @@ def bench_command(args: Any) -> int:
             def report(m: Measurement, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, description=f"{m.category}/{m.method}")
 
-            results = run_bench(session, plan, report)
+            results = run_bench(session, plan, report, reference)
     except KeyboardInterrupt:
         plan.interrupted = True
     if plan.error:

@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.table import Table
 
-from specviz.bench.costs import Costs, predicted_speedup
+from specviz.bench.costs import Costs, predicted_run_s, predicted_speedup
 from specviz.bench.runner import BenchPlan, Measurement
 from specviz.decoding.theory import best_gamma_with_verify_cost
 
@@ -75,22 +75,61 @@ def summarise(results: list[Measurement], costs: Costs | None) -> dict[str, Any]
             entry["verify_ms_per_iteration"] = 1000 * sum(m.verify_s or 0 for m in ms) / iterations
             entry["wall_ms_per_iteration"] = 1000 * sum(m.time_s for m in ms) / iterations
             if costs is not None:
-                entry["predicted_speedup"] = predicted_speedup(
-                    costs, drafted / iterations, new_tokens / iterations, uses_draft=method == "specviz_model"
+                uses_draft = method == "specviz_model"
+                entry["predicted_steady_speedup"] = predicted_speedup(
+                    costs, drafted / iterations, new_tokens / iterations, uses_draft=uses_draft
                 )
+                entry["predicted_speedup"] = _predicted_with_prefill(costs, ms, plain, uses_draft)
                 if method == "specviz_model" and entry["alpha_estimate"]:
                     entry["cost_model_best_gamma"] = best_gamma_with_verify_cost(
                         min(entry["alpha_estimate"], 0.999), costs.draft_step_s, costs.verify_s
                     )
         else:
             entry["acceptance_rate"] = None
-        if mode == "greedy" and method != "plain":
+        reference = groups.get((mode, category, "plain_reference", 0), [])
+        if reference and method != "plain":
+            # Against whichever plain run was faster on each prompt (the other dtype may be).
+            fastest = []
+            for p in prompts:
+                a = median_tps(ms, p)
+                b = max(median_tps(plain, p) or 0.0, median_tps(reference, p) or 0.0)
+                if a and b:
+                    fastest.append(a / b)
+            entry["speedup_vs_fastest_plain"] = _geomean(fastest) if fastest else None
+        if mode == "greedy" and method not in ("plain", "plain_reference"):
             checks = [
                 m.token_ids == plain_first[(mode, m.prompt)] for m in ms if (mode, m.prompt) in plain_first
             ]
             entry["identical"] = all(checks) if checks else None
         out.setdefault(mode, {}).setdefault(category, {})[f"{method}@{gamma}" if gamma else method] = entry
     return out
+
+
+def _predicted_with_prefill(
+    costs: Costs, runs: list[Measurement], plain: list[Measurement], uses_draft: bool
+) -> float | None:
+    """The cost model's speedup for these runs: per prompt, predicted tokens/s of the runs over
+    predicted tokens/s of plain decoding (each with its measured prefill), geometric mean."""
+
+    def tps(ms: list[Measurement], drafting: bool) -> float | None:
+        seconds = tokens = 0.0
+        for m in ms:
+            if m.prefill_s is None:
+                return None
+            iterations = (m.iterations or 0) if drafting else m.new_tokens
+            seconds += predicted_run_s(
+                costs, m.new_tokens, iterations, m.drafted or 0 if drafting else 0, uses_draft, m.prefill_s
+            )
+            tokens += m.new_tokens
+        return tokens / seconds if seconds > 0 else None
+
+    ratios = []
+    for prompt in sorted({m.prompt for m in runs}):
+        spec = tps([m for m in runs if m.prompt == prompt], True)
+        base = tps([m for m in plain if m.prompt == prompt], False)
+        if spec and base:
+            ratios.append(spec / base)
+    return _geomean(ratios) if ratios else None
 
 
 def best_per_method(summary: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +197,7 @@ def tables(best: dict[str, Any]) -> list[Table]:
             "γ",
             "tok/s",
             "speedup",
+            "vs fastest",
             "predicted",
             "accept",
             "mean len",
@@ -174,6 +214,7 @@ def tables(best: dict[str, Any]) -> list[Table]:
                     str(e["gamma"] or "–"),
                     _fmt(e["tokens_per_s"], ".2f"),
                     _fmt(e["speedup"], ".2f") + ("x" if e["speedup"] else ""),
+                    _fmt(e.get("speedup_vs_fastest_plain"), ".2f"),
                     _fmt(e.get("predicted_speedup"), ".2f"),
                     _fmt(e.get("acceptance_rate"), ".2f"),
                     _fmt(e.get("mean_accepted_length"), ".2f"),
@@ -245,13 +286,16 @@ def to_json(
             "max_new_tokens": plan.max_new_tokens,
             "seed": plan.seed,
             "draft_confidence": plan.draft_confidence,
+            "reference_dtype": plan.reference_dtype,
             "interrupted": plan.interrupted,
             "error": plan.error,
         },
         "notes": (
             "speedup = tokens/s of a method / tokens/s of plain specviz decoding, per prompt in the same "
             "run (median over repeats), geometric mean over a category's prompts. identical compares "
-            "greedy output token ids with plain decoding at the same target dtype."
+            "greedy output token ids with plain decoding at the same target dtype (a different dtype "
+            "changes near-ties). plain_reference = plain decoding of the target in reference_dtype; "
+            "speedup_vs_fastest_plain divides by the faster of plain and plain_reference per prompt."
         ),
         "costs": costs.to_json() if costs else None,
         "categories": best,

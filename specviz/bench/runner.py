@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from specviz.bench.prompts import BenchPrompt
-from specviz.decoding.events import Iteration, RunFinished
+from specviz.decoding.events import Iteration, RunFinished, RunStarted
 from specviz.session import AUTO_GAMMA_CAP, RunSettings, Session
 
 SAMPLE_TEMPERATURE = 0.7
@@ -43,6 +43,7 @@ class Measurement:
     overlap_sum: float | None = None
     verified: int | None = None  # drafted tokens that were verified (accepted or the one rejected)
     draft_s: float | None = None  # summed over iterations, as the decoder timed them
+    prefill_s: float | None = None  # the prompt's prefill (target, and draft for a draft model)
     verify_s: float | None = None
 
     @property
@@ -67,6 +68,7 @@ class BenchPlan:
     draft_confidence: float | None = None
     adaptive: bool = False
     chat_template: bool = True  # False for a target without one: chat prompts are then sent raw
+    reference_dtype: str | None = None  # plain_reference: the target in this dtype
     interrupted: bool = field(default=False)
     error: str | None = None
 
@@ -90,20 +92,24 @@ def _settings(
 
 
 def _run_specviz(
-    session: Session, method: str, settings: RunSettings, prompt_ids: list[int]
+    session: Session, method: str, settings: RunSettings, prompt_ids: list[int], reference: Any = None
 ) -> dict[str, Any]:
     session.target_backend.synchronize()
     start = time.perf_counter()
-    events = (
-        session.plain(settings, prompt_ids)
-        if method == "plain"
-        else session.speculative(settings, prompt_ids)
-    )
+    if method == "plain_reference":
+        events = session.plain(settings, prompt_ids, backend=reference)
+    elif method == "plain":
+        events = session.plain(settings, prompt_ids)
+    else:
+        events = session.speculative(settings, prompt_ids)
     drafted = accepted = iterations = verified = 0
     overlap = draft_s = verify_s = 0.0
     token_ids: list[int] = []
+    prefill_s = 0.0
     for e in events:
-        if isinstance(e, Iteration):
+        if isinstance(e, RunStarted):
+            prefill_s = e.prefill_time_s
+        elif isinstance(e, Iteration):
             iterations += 1
             drafted += len(e.drafted)
             accepted += e.n_accepted
@@ -117,9 +123,10 @@ def _run_specviz(
     session.target_backend.synchronize()
     elapsed = time.perf_counter() - start
     extra = (
-        {}
-        if method == "plain"
+        {"prefill_s": prefill_s}
+        if method in ("plain", "plain_reference")
         else {
+            "prefill_s": prefill_s,
             "drafted": drafted,
             "accepted": accepted,
             "overlap_sum": overlap,
@@ -131,7 +138,9 @@ def _run_specviz(
     return {"time_s": elapsed, "token_ids": token_ids, "iterations": iterations, **extra}
 
 
-def _run_hf(session: Session, method: str, settings: RunSettings, prompt_ids: list[int]) -> dict[str, Any]:
+def _run_hf(
+    session: Session, method: str, settings: RunSettings, prompt_ids: list[int], reference: Any = None
+) -> dict[str, Any]:
     model = session.target.model
     ids = torch.tensor([prompt_ids], device=session.target.device)
     kwargs: dict[str, Any] = {
@@ -173,7 +182,9 @@ def run_bench(
     session: Session,
     plan: BenchPlan,
     on_measurement: Callable[[Measurement, int, int], None] = lambda m, done, total: None,
+    reference: Any = None,
 ) -> list[Measurement]:
+    """``reference``: a backend of the same target in another dtype, for ``plain_reference``."""
     """Measure every job on every prompt, ``plan.repeats`` times, interleaving methods so that
     machine noise hits them alike. Ctrl-C stops early and returns what finished."""
     jobs = _jobs(plan)
@@ -181,7 +192,7 @@ def run_bench(
     total = len(plan.prompts) * plan.repeats * len(jobs)
     results: list[Measurement] = []
     try:
-        _warm_up(session, plan, jobs)
+        _warm_up(session, plan, jobs, reference)
         for prompt in plan.prompts:
             settings0 = _settings(prompt, "plain", "greedy", 0, plan.seed, plan)
             prompt_ids = session.encode(settings0)
@@ -192,7 +203,7 @@ def run_bench(
                     seed = plan.seed + repeat
                     settings = _settings(prompt, method, mode, gamma, seed, plan)
                     run = _run_hf if method.startswith("hf_") else _run_specviz
-                    raw = run(session, method, settings, prompt_ids)
+                    raw = run(session, method, settings, prompt_ids, reference)
                     m = Measurement(
                         category=prompt.category,
                         prompt=prompt.name,
@@ -213,10 +224,12 @@ def run_bench(
     return results
 
 
-def _warm_up(session: Session, plan: BenchPlan, jobs: list[tuple[str, str, int | str]]) -> None:
+def _warm_up(
+    session: Session, plan: BenchPlan, jobs: list[tuple[str, str, int | str]], reference: Any
+) -> None:
     prompt = plan.prompts[0]
     short = BenchPlan(**{**plan.__dict__, "max_new_tokens": 4})
     ids = session.encode(_settings(prompt, "plain", "greedy", 0, plan.seed, short))
     for method, mode, gamma in jobs:
         settings = _settings(prompt, method, mode, gamma, plan.seed, short)
-        (_run_hf if method.startswith("hf_") else _run_specviz)(session, method, settings, ids)
+        (_run_hf if method.startswith("hf_") else _run_specviz)(session, method, settings, ids, reference)

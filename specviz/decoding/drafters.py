@@ -8,7 +8,6 @@ drafter how its last proposal fared.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -77,10 +76,6 @@ class ModelDrafter:
         # Adaptive length (transformers' "heuristic" schedule): +2 after a fully accepted draft,
         # -1 otherwise, within [1, the k the decoder asks for]. Lossless like the confidence stop.
         self.adaptive = adaptive
-        # A cost-aware replacement for the fixed confidence stop (set by pacing.PacedDrafter):
-        # given the draft's top probabilities so far, whether one more token is worth drafting.
-        self.keep_drafting: Callable[[list[float]], bool] | None = None
-        self.confidences: list[float] = []  # of the last proposal, when a stop rule needs them
         self._length = 4
         self._tokens: list[int] = []
 
@@ -118,26 +113,19 @@ class ModelDrafter:
         logits = self._catch_up(context)
         tokens: list[torch.Tensor] = []
         rows: list[torch.Tensor] = []
-        self.confidences = []
         for i in range(k):
             probs = self._target_space(logits)  # [1, target_vocab]
             token = probs.argmax(dim=-1) if self.sampling.greedy else sample(probs, generator)  # [1]
             tokens.append(token)
             rows.append(probs)
-            if self._stop_after(logits) or i == k - 1:
+            if i == k - 1:
                 break  # the last draft is fed at the next catch-up, together with the correction
+            if self.confidence_stop is not None:
+                if float(logits.float().softmax(dim=-1).max()) < self.confidence_stop:
+                    break
             logits = self.backend.forward(token, keep=1)
             self._tokens.append(int(token))
         return Draft(torch.cat(tokens), torch.cat(rows))
-
-    def _stop_after(self, logits: torch.Tensor) -> bool:
-        """Whether to stop after the token just drawn from ``logits`` ([1, draft_vocab])."""
-        if self.confidence_stop is None and self.keep_drafting is None:
-            return False
-        self.confidences.append(float(logits.float().softmax(dim=-1).max()))
-        if self.confidence_stop is not None and self.confidences[-1] < self.confidence_stop:
-            return True
-        return self.keep_drafting is not None and not self.keep_drafting(self.confidences)
 
     def feedback(self, n_accepted: int, n_drafted: int) -> None:
         if self.adaptive and n_drafted:

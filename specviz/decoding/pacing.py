@@ -2,15 +2,12 @@
 
 A fixed γ is right for one prompt on one machine at best. Drafting k tokens costs k draft steps
 plus the target scoring k + 1 positions, T(k + 1), which on a CPU grows with k; plain decoding
-commits one token per T(1). With T(k) and the draft step measured on this machine:
-
-- whether to draft at all: with a running estimate of α, drafting k tokens commits
-  ``(1 - α^(k+1)) / (1 - α)`` tokens on average (Leviathan et al. 2023, eq. 1); if no k > 0 beats
-  a plain step, the iteration is a plain step (k = 0), and every ``probe_every``-th such
-  iteration drafts a short probe so the estimate can recover when the text turns predictable;
-- how far to draft: one token at a time, while the next token's expected gain per second beats
-  the iteration's average so far, the gain coming from the draft's own confidence (see
-  :class:`PacedDrafter`).
+commits one token per T(1). With T(k) and the draft step measured on this machine, the decoder
+drafts only while drafting pays: when the tokens it commits per drafting iteration do not
+beat T(1) per token, iterations become plain target steps (k = 0), with a short probe now and
+then so drafting resumes when the text turns predictable. For a lookup drafter, which has no
+confidence of its own, the length is the k with the most expected tokens per second for the
+running α (Leviathan et al. 2023, eq. 1, with the measured T(k + 1) in place of T(1)).
 
 Lossless by construction: pacing only decides how many tokens are proposed, never which ones or
 from what distribution, and verification is unchanged.
@@ -18,6 +15,7 @@ from what distribution, and verification is unchanged.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -85,74 +83,80 @@ class AcceptanceEstimate:
 class PacedDrafter:
     """Wraps a drafter and decides how many tokens it drafts, never more than the decoder's k.
 
-    Whether to draft at all comes from the running α: when even one drafted token is not
-    expected to pay for itself, the iteration is a plain target step (with periodic probes).
-    How far to draft: a drafter that reports its confidence per token (``ModelDrafter``) keeps
-    going while the next token's expected gain per second beats the iteration's average so far,
-    with each token's acceptance chance taken as its confidence times a running calibration
-    (acceptance is far from independent: in code the draft is often sure for 20 tokens in a row,
-    which a single α cannot express). Other drafters draft the k that is best for the running α.
+    Whether to draft at all: the tokens committed per drafting iteration, over the cost table's
+    time for that iteration (drafted x draft step + T(drafted + 1)), against plain decoding's
+    one token per T(1). This uses what the drafter really achieved, correlations included (in
+    code a draft is often right 20 tokens in a row, which no single α expresses); while it stays
+    below ``fall_back_below`` over the last ``window`` drafting iterations, iterations are plain
+    steps, with a probe every ``probe_every``-th.
+    How far to draft: a drafter with its own stop (``ModelDrafter``'s confidence stop) drafts up
+    to a length that grows after full acceptance and shrinks after a rejection; a lookup drafter
+    drafts the k that is best for the running α.
+    The decision uses the cost table, not the clock, so a run is reproducible.
     """
 
     def __init__(
         self,
         inner: Drafter,
         costs: CostTable,
-        probe_every: int = 8,
-        probe_length: int = 2,
+        probe_every: int = 4,
+        window: int = 6,
+        fall_back_below: float = 0.8,
         estimate: AcceptanceEstimate | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
         self.costs = costs
         self.probe_every = probe_every
-        self.probe_length = probe_length
+        self.window = window
+        self.fall_back_below = fall_back_below
         self._fresh_estimate = estimate or AcceptanceEstimate()
-        self.alpha = self._copy(self._fresh_estimate)
-        self.calibration = _Calibration()
-        self._plain_streak = 0
-        self._by_confidence = hasattr(inner, "keep_drafting")
-        if self._by_confidence:
-            inner.keep_drafting = self.keep_drafting  # type: ignore[attr-defined]
+        self._self_limiting = getattr(inner, "confidence_stop", None) is not None
+        self.prefill_state()
 
-    @staticmethod
-    def _copy(estimate: AcceptanceEstimate) -> AcceptanceEstimate:
-        copy = AcceptanceEstimate.__new__(AcceptanceEstimate)
-        copy.__dict__.update(estimate.__dict__)
-        return copy
+    def prefill_state(self) -> None:
+        self.alpha = AcceptanceEstimate.__new__(AcceptanceEstimate)
+        self.alpha.__dict__.update(self._fresh_estimate.__dict__)
+        # (committed tokens, cost-table seconds) of the latest drafting iterations. One iteration
+        # says little (a confident draft at the start of an answer is often wrong for 16 tokens),
+        # so nothing is decided before the window is full.
+        self._recent: deque[tuple[int, float]] = deque(maxlen=self.window)
+        self._plain_streak = 0
+        # Length for a self-stopping drafter: longer after a fully accepted draft, shorter after a
+        # rejection (transformers' "heuristic" schedule). Verification is nearly flat in k once
+        # weights are packed, so long runs of easy text are cheap to verify in one go.
+        self._length = 8
+
+    @property
+    def gain(self) -> float | None:
+        """Tokens per second of the recent drafting iterations over plain decoding's 1 / T(1)."""
+        if len(self._recent) < self.window:
+            return None
+        tokens = sum(t for t, _ in self._recent)
+        seconds = sum(s for _, s in self._recent)
+        return tokens / seconds * self.costs.verify_s[0]
 
     def choose(self, cap: int) -> int:
-        k = best_length(self.alpha.value, self.costs, cap)
-        if k > 0 or cap == 0:
+        cap = min(cap, self.costs.max_draft)
+        if cap <= 0:
+            return 0
+        if self._self_limiting:
+            k = min(cap, self._length)
+        else:
+            k = best_length(self.alpha.value, self.costs, cap)
+        gain = self.gain
+        # Hysteresis: one weak stretch is noise; only a clear loss switches drafting off.
+        if k > 0 and (gain is None or gain >= self.fall_back_below):
             self._plain_streak = 0
-            # With per-token confidences the stop rule decides the length; the cap bounds it.
-            return min(cap, self.costs.max_draft) if self._by_confidence else k
+            return k
         self._plain_streak += 1
-        if self._plain_streak >= self.probe_every:
+        if self._plain_streak >= self.probe_every:  # a probe drafts as usual; its result enters the window
             self._plain_streak = 0
-            return min(cap, self.probe_length)
+            return max(k, 1)
         return 0
 
-    def keep_drafting(self, confidences: list[float]) -> bool:
-        """After drafting ``len(confidences)`` tokens: is one more expected to raise tokens/s?"""
-        i = len(confidences)
-        if i + 1 > self.costs.max_draft:
-            return False
-        survive = 1.0  # chance that every draft so far is accepted
-        expected = 1.0  # committed tokens: the accepted drafts plus the correction or bonus
-        for confidence in confidences:
-            survive *= self.calibration.accept_chance(confidence)
-            expected += survive
-        cost = i * self.costs.draft_step_s + self.costs.verify_s[i]
-        # The next token's confidence is unknown until it is drafted; the last one is the best guess.
-        gain = survive * self.calibration.accept_chance(confidences[-1])
-        extra_cost = self.costs.draft_step_s + self.costs.verify_s[i + 1] - self.costs.verify_s[i]
-        return (expected + gain) / (cost + extra_cost) > expected / cost
-
     def prefill(self, context: list[int]) -> None:
-        self.alpha = self._copy(self._fresh_estimate)
-        self.calibration = _Calibration()
-        self._plain_streak = 0
+        self.prefill_state()
         self.inner.prefill(context)
 
     def propose(self, context: list[int], k: int, generator: torch.Generator) -> Draft:
@@ -161,40 +165,16 @@ class PacedDrafter:
         return replace(draft, asked=length)
 
     def feedback(self, n_accepted: int, n_drafted: int) -> None:
-        self.alpha.update(n_accepted, n_drafted)
-        if self._by_confidence and n_drafted:
-            verified = getattr(self.inner, "confidences", [])[: min(n_accepted + 1, n_drafted)]
-            self.calibration.update(verified, n_accepted)
+        if n_drafted:
+            self.alpha.update(n_accepted, n_drafted)
+            verify_s = self.costs.verify_s[min(n_drafted, self.costs.max_draft)]
+            self._recent.append((n_accepted + 1, n_drafted * self.costs.draft_step_s + verify_s))
+            full = n_accepted == n_drafted
+            self._length = min(self.costs.max_draft, self._length + 2) if full else max(2, self._length - 1)
         self.inner.feedback(n_accepted, n_drafted)
 
     def synchronize(self) -> None:
         self.inner.synchronize()
-
-
-class _Calibration:
-    """Maps the draft's confidence to an acceptance chance: confidence x (accepted / expected).
-
-    Starts at 1 (a draft that agrees with the target is accepted about as often as it is sure);
-    the running ratio corrects a draft that is over- or under-confident for this text.
-    """
-
-    def __init__(self, prior: float = 4.0, decay: float = 0.9) -> None:
-        self.observed = prior
-        self.predicted = prior
-        self.decay = decay
-
-    @property
-    def ratio(self) -> float:
-        return min(1.5, max(0.5, self.observed / self.predicted))
-
-    def accept_chance(self, confidence: float) -> float:
-        return min(0.99, confidence * self.ratio)
-
-    def update(self, verified_confidences: list[float], n_accepted: int) -> None:
-        if not verified_confidences:
-            return
-        self.observed = self.decay * self.observed + n_accepted
-        self.predicted = self.decay * self.predicted + sum(verified_confidences)
 
 
 def interpolate_costs(draft_step_s: float, measured: dict[int, float], max_k: int) -> CostTable:
