@@ -25,8 +25,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--dtype",
         default="auto",
-        help="auto (float32 on CPU: token-exact; bfloat16 on CUDA), float32, bfloat16 (about 2x faster on "
-        "CPUs with native bf16, not token-exact in greedy mode), float16",
+        help="auto (float32 on CPU: token-exact, and with packed weights about as fast as bf16; bfloat16 "
+        "on CUDA), float32, bfloat16 (not token-exact in greedy mode), float16",
     )
     g.add_argument("--device-map", default=None, help="e.g. 'auto' to spread the target over several GPUs")
     g.add_argument(

@@ -301,11 +301,11 @@ def resolve_device(device: str) -> str:
 def resolve_dtype(dtype: str, device: str) -> Any:
     """``auto``: float32 on CPU, bfloat16 on CUDA, float16 on MPS.
 
-    On CPU, float32 is chosen for exactness, not speed: measured on a 2-core CPU with native bf16
-    (torch 2.13), bfloat16 decoded the 1.5B target 2.2x faster (4.4 vs 2.0 tok/s) and verified 16
-    tokens for ~1.25x the cost of one, but a k-token verify forward then rounds differently from
-    1-token steps, so greedy speculative output can differ from plain bf16 decoding at near-ties.
-    In float32 it is token-exact (tested). ``--dtype bfloat16`` trades that for speed.
+    On CPU, float32 is exact: greedy speculative output equals plain decoding token for token
+    (tested on the real models), whereas in bfloat16 a k-token verify forward rounds differently
+    from 1-token steps and can flip near-ties. With oneDNN-packed weights (packing.py) float32 is
+    also about as fast as bfloat16 on a 2-core CPU with native bf16 (plain decoding of the 1.5B
+    target, same run: bf16/fp32 0.95–1.25x); without packing, bf16 ran 2.2x faster there.
     """
     import torch
 

@@ -101,7 +101,7 @@ class PacedDrafter:
         costs: CostTable,
         probe_every: int = 4,
         window: int = 6,
-        fall_back_below: float = 0.8,
+        fall_back_below: float = 0.6,
         estimate: AcceptanceEstimate | None = None,
     ) -> None:
         self.inner = inner
