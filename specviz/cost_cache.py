@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from specviz.bench.costs import time_verify
+from specviz.bench.costs import probe_tokens, time_draft_step, time_verify
 from specviz.decoding.backends import CausalLM
 from specviz.decoding.pacing import CostTable, interpolate_costs
 from specviz.models import cache_dir
@@ -59,11 +59,7 @@ def _cpu_name() -> str:
 
 
 def measure(target: CausalLM, draft: CausalLM | None, max_k: int, seed: int = 0) -> CostTable:
-    gen = torch.Generator().manual_seed(seed)
-    vocab = min(target.vocab_size, 30000)  # ordinary tokens; the ids only need to be valid
-    low = 100 if vocab > 200 else 0  # skip the special tokens at the start of real vocabularies
-    context = torch.randint(low, vocab, (_CONTEXT_TOKENS,), generator=gen).to(target.device)
-    new = torch.randint(low, vocab, (max_k,), generator=gen).to(target.device)
+    context, new = probe_tokens(target, _CONTEXT_TOKENS, max_k, seed)
     ks = sorted({k for k in _MEASURED_KS if k < max_k} | {max_k})
     # The fastest repeat, not the median: what slows a repeat down is other load on the machine,
     # and this table is kept. Scoring more tokens never costs less, so a k that still measured
@@ -71,11 +67,7 @@ def measure(target: CausalLM, draft: CausalLM | None, max_k: int, seed: int = 0)
     verify = time_verify(target, context, new, ks, _REPEATS, reduce=min)
     for small, large in zip(ks[-2::-1], ks[:0:-1], strict=True):
         verify[small] = min(verify[small], verify[large])
-    draft_s = 0.0
-    if draft is not None:
-        draft_s = time_verify(
-            draft, context.to(draft.device), new.to(draft.device), [1], _REPEATS * 2, reduce=min
-        )[1]
+    draft_s = time_draft_step(draft, context, new, _REPEATS * 2, reduce=min)
     return interpolate_costs(draft_s, verify, max_k)
 
 

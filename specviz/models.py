@@ -432,6 +432,13 @@ def quantize_draft(lm: LoadedModel, scheme: str) -> str:
     return scheme
 
 
+def oom_errors() -> tuple[type[BaseException], ...]:
+    """What running out of memory raises: torch's (CPU and accelerators) and Python's."""
+    import torch
+
+    return (torch.OutOfMemoryError, MemoryError)
+
+
 def same_vocabulary(target: LoadedModel, draft: LoadedModel) -> bool:
     """Whether draft token ids mean the same strings to the target (then ids pass straight through)."""
     return bool(target.tokenizer.get_vocab() == draft.tokenizer.get_vocab())

@@ -13,8 +13,22 @@ from specviz.console import StreamPrinter, add_baseline, summary_dict, summary_t
 from specviz.decoding.decoder import PromptTooLongError
 from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted, TraceWriter
 from specviz.decoding.metrics import RunStats
-from specviz.models import ModelError
+from specviz.models import ModelError, oom_errors
 from specviz.session import AUTO_GAMMA_CAP, ModelOptions, RunSettings, Session
+
+
+def options_from_args(args: Any, with_draft: bool) -> ModelOptions:
+    """The model flags every model-loading command shares (cli._model_args)."""
+    return ModelOptions(
+        target=args.target,
+        draft=args.draft if with_draft else None,
+        device=args.device,
+        dtype=args.dtype,
+        device_map=args.device_map,
+        trust_remote_code=args.trust_remote_code,
+        draft_quant=args.draft_quant,
+        pack=args.pack,
+    )
 
 
 def settings_from_args(args: Any) -> RunSettings:
@@ -81,16 +95,7 @@ def run_command(args: Any) -> int:
     if settings.gamma < 0 or settings.max_new_tokens < 1:
         err.print("[red]error:[/red] --gamma must be >= 0 and --max-new-tokens >= 1")
         return 2
-    options = ModelOptions(
-        target=args.target,
-        draft=args.draft if settings.drafter == "model" else None,
-        device=args.device,
-        dtype=args.dtype,
-        device_map=args.device_map,
-        trust_remote_code=args.trust_remote_code,
-        draft_quant=args.draft_quant,
-        pack=args.pack,
-    )
+    options = options_from_args(args, with_draft=settings.drafter == "model")
     if not args.headless:
         # The UI opens at once and loads the models in a worker, showing the progress itself.
         from specviz.ui_command import open_live
@@ -132,7 +137,7 @@ def run_command(args: Any) -> int:
             + (f": the trace so far is in {args.trace}" if args.trace else "")
         )
         return 130
-    except _oom_errors() as exc:
+    except oom_errors() as exc:
         err.print(
             f"[red]error:[/red] out of memory on {options.device}: {str(exc).splitlines()[0]}\n"
             "Try --dtype bfloat16, a smaller --max-new-tokens or --gamma, or --device cpu."
@@ -159,9 +164,3 @@ def _load(options: ModelOptions, err: Console) -> Session:
         f"loading {options.target}" + (f" and {options.draft}" if options.draft else "")
     ) as status:
         return Session(options, progress=lambda stage, done, total: status.update(f"{stage}…"))
-
-
-def _oom_errors() -> tuple[type[BaseException], ...]:
-    import torch
-
-    return (torch.OutOfMemoryError, MemoryError)

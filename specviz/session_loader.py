@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from specviz.models import ModelError, list_models
+from specviz.models import ModelError, list_models, oom_errors
 from specviz.session import ModelOptions, RunSettings, Session
 from specviz.tui.model_loading import LoadedModels, ModelChoice, ModelEntry, ModelLoadError, Progress
 from specviz.ui_command import make_factory
@@ -88,7 +88,7 @@ class SessionLoader:
             raise ModelLoadError(str(exc)) from exc
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load {choice.label}: {exc}") from exc
-        except _oom_errors() as exc:
+        except oom_errors() as exc:
             raise ModelLoadError(
                 f"out of memory loading {choice.label} on {options.device}: {str(exc).splitlines()[0]}. "
                 "Try a smaller model, no draft model, or --dtype bfloat16."
@@ -103,9 +103,3 @@ class SessionLoader:
             draft=info.draft,
             detail=f"{info.device}/{info.dtype}",
         )
-
-
-def _oom_errors() -> tuple[type[BaseException], ...]:
-    import torch
-
-    return (torch.OutOfMemoryError, MemoryError)

@@ -102,8 +102,7 @@ def bench_command(args: Any) -> int:
     from specviz.bench.costs import measure_costs
     from specviz.bench.report import best_per_method, charts, environment, summarise, tables, to_json
     from specviz.bench.runner import Measurement, run_bench
-    from specviz.run_command import _load
-    from specviz.session import ModelOptions
+    from specviz.run_command import _load, options_from_args
 
     console = Console(highlight=False)
     try:
@@ -112,16 +111,7 @@ def bench_command(args: Any) -> int:
         console.print(f"[red]error:[/red] {exc}")
         return 2
     needs_draft = any(m in plan.methods for m in ("specviz_model", "hf_assisted"))
-    options = ModelOptions(
-        target=args.target,
-        draft=args.draft if needs_draft else None,
-        device=args.device,
-        dtype=args.dtype,
-        device_map=args.device_map,
-        trust_remote_code=args.trust_remote_code,
-        draft_quant=args.draft_quant,
-        pack=args.pack,
-    )
+    options = options_from_args(args, with_draft=needs_draft)
     from specviz.models import ModelError
 
     try:

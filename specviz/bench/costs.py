@@ -75,6 +75,31 @@ def time_verify(
     return {k: reduce(v) for k, v in times.items()}
 
 
+def probe_tokens(
+    target: CausalLM, context_tokens: int, max_k: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random ordinary token ids: a context ``[context_tokens]`` and tokens to score ``[max_k]``."""
+    gen = torch.Generator().manual_seed(seed)
+    vocab = min(target.vocab_size, 30000)  # the ids only need to be valid
+    low = 100 if vocab > 200 else 0  # skip the special tokens at the start of real vocabularies
+    context = torch.randint(low, vocab, (context_tokens,), generator=gen).to(target.device)
+    new = torch.randint(low, vocab, (max_k,), generator=gen).to(target.device)
+    return context, new
+
+
+def time_draft_step(
+    draft: CausalLM | None,
+    context: torch.Tensor,
+    new: torch.Tensor,
+    repeats: int,
+    reduce: Callable[[list[float]], float] = statistics.median,
+) -> float:
+    """Seconds of one draft forward of one token after ``context`` (0 without a draft model)."""
+    if draft is None:
+        return 0.0
+    return time_verify(draft, context.to(draft.device), new.to(draft.device), [1], repeats, reduce)[1]
+
+
 def measure_costs(
     target: CausalLM,
     draft: CausalLM | None,
@@ -83,14 +108,9 @@ def measure_costs(
     repeats: int = 3,
     seed: int = 0,
 ) -> Costs:
-    gen = torch.Generator().manual_seed(seed)
-    vocab = min(target.vocab_size, 30000)  # ordinary tokens; the ids only need to be valid
-    context = torch.randint(100, vocab, (context_tokens,), generator=gen).to(target.device)
-    new = torch.randint(100, vocab, (max_k,), generator=gen).to(target.device)
+    context, new = probe_tokens(target, context_tokens, max_k, seed)
     verify = time_verify(target, context, new, list(range(1, max_k + 1)), repeats)
-    draft_s = 0.0
-    if draft is not None:
-        draft_s = time_verify(draft, context.to(draft.device), new.to(draft.device), [1], repeats * 2)[1]
+    draft_s = time_draft_step(draft, context, new, repeats * 2)
     return Costs(
         verify_s=[verify[k] for k in range(1, max_k + 1)], draft_step_s=draft_s, context_tokens=context_tokens
     )
