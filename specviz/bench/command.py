@@ -100,8 +100,17 @@ def make_plan(args: Any) -> Any:
 
 def bench_command(args: Any) -> int:
     from specviz.bench.costs import measure_costs
-    from specviz.bench.report import best_per_method, charts, environment, summarise, tables, to_json
+    from specviz.bench.report import (
+        best_per_method,
+        charts,
+        environment,
+        summarise,
+        tables,
+        targets_table,
+        to_json,
+    )
     from specviz.bench.runner import Measurement, run_bench
+    from specviz.bench.targets import check
     from specviz.run_command import _load, options_from_args
 
     console = Console(highlight=False)
@@ -172,8 +181,11 @@ def bench_command(args: Any) -> int:
     data = to_json(plan, costs, results, env)
     args.json.write_text(json.dumps(data, indent=1))
     summary = summarise(results, costs)
-    for table in tables(best_per_method(summary)):
+    best = best_per_method(summary)
+    for table in tables(best):
         console.print(table)
+    if "greedy" in best:
+        console.print(targets_table(check(best)))
     chart = charts(summary, width=max(40, min(100, console.width - 2)))
     if chart:
         console.print(Text.from_ansi(chart), soft_wrap=True)

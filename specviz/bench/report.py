@@ -13,6 +13,7 @@ from rich.table import Table
 
 from specviz.bench.costs import Costs, predicted_run_s, predicted_speedup
 from specviz.bench.runner import BenchPlan, Measurement
+from specviz.bench.targets import Target, check
 from specviz.decoding.theory import best_gamma_with_verify_cost
 
 
@@ -226,6 +227,28 @@ def tables(best: dict[str, Any]) -> list[Table]:
     return out
 
 
+def targets_table(targets: list[Target]) -> Table:
+    """The issue's targets; for a missed draft-model target, the draft step or the tokens per
+    iteration that would have met it (see targets.py)."""
+    table = Table(title="targets (greedy, best γ per method; vs the fastest plain run where measured)")
+    for col in ("target", "category", "needed", "measured", "met", "would reach it"):
+        table.add_column(col, justify="left" if col in ("target", "category", "would reach it") else "right")
+    for t in targets:
+        how = ""
+        if t.met is False and t.tokens_per_iteration:
+            step = (
+                f"draft step {t.draft_step_ms:.0f} → {t.needed_draft_step_ms:.0f} ms"
+                if t.needed_draft_step_ms and t.draft_step_ms
+                else "no draft cost would (verify + prefill alone are too slow)"
+            )
+            how = f"{step}, or {t.tokens_per_iteration:.2f} → {t.needed_tokens_per_iteration:.2f} tokens/iteration"
+        if t.note:
+            how = f"{how} ({t.note})" if how else t.note
+        met = "–" if t.met is None else ("yes" if t.met else "NO")
+        table.add_row(t.name, t.category, f"{t.required:.2f}x", _fmt(t.measured, ".2f"), met, how)
+    return table
+
+
 def charts(summary: dict[str, Any], width: int = 100) -> str:
     """Speedup vs γ per speculative method (mean over categories), and measured vs predicted."""
     import plotext as plt
@@ -301,5 +324,6 @@ def to_json(
         "categories": best,
         "sweep": summary,
         "overall": overall(best),
+        "targets": [t.to_json() for t in check(best)],
         "measurements": [m.to_json() for m in results],
     }

@@ -77,7 +77,8 @@ class ModelDrafter:
         # -1 otherwise, within [1, the k the decoder asks for]. Lossless like the confidence stop.
         self.adaptive = adaptive
         self._length = 4
-        self._tokens: list[int] = []
+        self._tokens: list[int] = []  # what the draft's cache holds
+        self._logits: torch.Tensor | None = None  # [1, draft_vocab] after the last of them
 
     def _target_space(self, logits: torch.Tensor) -> torch.Tensor:
         """Draft logits ``[1, draft_vocab]`` -> probabilities ``[1, target_vocab]``.
@@ -92,16 +93,20 @@ class ModelDrafter:
 
     def _catch_up(self, context: list[int]) -> torch.Tensor:
         keep = _common_prefix(self._tokens, context)
+        if keep == len(context) == len(self._tokens) and self._logits is not None:
+            return self._logits  # nothing new since the last forward (the first draft after prefill)
         keep = min(keep, len(context) - 1)  # re-feed at least one token to get fresh logits
         self.backend.truncate(keep)
         new = torch.tensor(context[keep:], dtype=torch.long, device=self.backend.device)
         logits = self.backend.forward(new, keep=1)  # [1, draft_vocab]
         self._tokens = list(context)
+        self._logits = logits
         return logits
 
     def prefill(self, context: list[int]) -> None:
         self.backend.reset()
         self._tokens = []
+        self._logits = None
         self._length = 4
         self._catch_up(context)
 
@@ -125,6 +130,7 @@ class ModelDrafter:
                     break
             logits = self.backend.forward(token, keep=1)
             self._tokens.append(int(token))
+            self._logits = logits
         return Draft(torch.cat(tokens), torch.cat(rows))
 
     def feedback(self, n_accepted: int, n_drafted: int) -> None:

@@ -1,0 +1,104 @@
+"""The benchmark issue's speed targets, checked against a run's greedy figures, and for each one
+missed by the draft model, what would reach it.
+
+"What would reach it" stays close to the measurement: a run's wall time per iteration splits into
+the draft steps (timed per iteration by the decoder) and everything else (the target's verify
+forward, the prefill's share, overhead). Keeping the measured acceptance, a cheaper draft only
+shrinks the first part, so the draft step that meets a target follows directly; keeping the
+measured costs, the tokens each iteration would have to commit follow from the speedup ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DRAFT_MODEL = "specviz_model"
+LOOKUP = "specviz_ngram"
+HF = "hf_assisted"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    category: str
+    required: float  # speedup that meets the target
+    measured: float | None
+    met: bool | None  # None: the run lacks the figures
+    # For a missed draft-model target: the draft step (ms) that would meet it at the measured
+    # acceptance (None when even a free draft would not), and the tokens per iteration that would
+    # meet it at the measured costs.
+    draft_step_ms: float | None = None
+    needed_draft_step_ms: float | None = None
+    tokens_per_iteration: float | None = None
+    needed_tokens_per_iteration: float | None = None
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _speedup(entry: dict[str, Any] | None) -> float | None:
+    """The issue measures against the fastest plain configuration when the run has a reference."""
+    if not entry:
+        return None
+    value = entry.get("speedup_vs_fastest_plain")
+    return value if value is not None else entry.get("speedup")
+
+
+def what_would_reach(entry: dict[str, Any], measured: float, required: float) -> dict[str, Any]:
+    """Draft step and tokens per iteration at which the speculative run summarised by ``entry``
+    (measured at ``measured`` speedup) would reach ``required``."""
+    wall = entry.get("wall_ms_per_iteration")
+    drafted = entry.get("drafted_per_iteration") or 0.0
+    draft_ms = entry.get("draft_ms_per_iteration") or 0.0
+    length = entry.get("mean_accepted_length")
+    if not wall or not measured or not length:
+        return {}
+    needed_wall = wall * measured / required  # ms per iteration, same tokens per iteration
+    out: dict[str, Any] = {
+        "tokens_per_iteration": length,
+        "needed_tokens_per_iteration": length * required / measured,
+    }
+    if drafted > 0:
+        step = draft_ms / drafted
+        needed_step = step - (wall - needed_wall) / drafted
+        out["draft_step_ms"] = step
+        out["needed_draft_step_ms"] = needed_step if needed_step > 0 else None
+    return out
+
+
+def check(best: dict[str, Any]) -> list[Target]:
+    """The targets for the greedy figures of ``best`` (report.best_per_method's output)."""
+    cats = best.get("greedy", {})
+    out: list[Target] = []
+
+    def add(name: str, category: str, entry: dict[str, Any] | None, required: float, note: str = "") -> None:
+        measured = _speedup(entry)
+        met = None if measured is None else measured >= required
+        extra = (
+            what_would_reach(entry, measured, required)
+            if entry and measured and not met and entry["method"] == DRAFT_MODEL
+            else {}
+        )
+        out.append(Target(name, category, required, measured, met, note=note, **extra))
+
+    if "code_completion" in cats:
+        add("draft model ≥ 1.7x", "code_completion", cats["code_completion"].get(DRAFT_MODEL), 1.7)
+    for category, entries in cats.items():
+        add("draft model ≥ 1.0x", category, entries.get(DRAFT_MODEL), 1.0)
+    if "code_editing" in cats:
+        add("prompt lookup ≥ 2x", "code_editing", cats["code_editing"].get(LOOKUP), 2.0)
+    for category, entries in cats.items():
+        hf_speedup = _speedup(entries.get(HF))
+        if not hf_speedup or DRAFT_MODEL not in entries:
+            continue
+        # Both on the same basis (plain, or the fastest plain): the ratio of their tokens/s.
+        add(
+            "draft model ≥ 1.2x transformers",
+            category,
+            entries[DRAFT_MODEL],
+            1.2 * hf_speedup,
+            note=f"transformers' assisted generation: {hf_speedup:.2f}x",
+        )
+    return out
