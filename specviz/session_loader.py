@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from specviz.compute_thread import ComputeThread
 from specviz.models import ModelError, list_models, oom_errors
 from specviz.session import ModelOptions, RunSettings, Session
 from specviz.tui.model_loading import LoadedModels, ModelChoice, ModelEntry, ModelLoadError, Progress
@@ -59,6 +60,8 @@ class SessionLoader:
     def __init__(self, options: ModelOptions, base: RunSettings) -> None:
         self._options = options
         self._base = base
+        # Every pair this loader loads is loaded, warmed up and decoded on this one thread.
+        self._compute = ComputeThread()
 
     def catalogue(self) -> list[ModelEntry]:
         return [
@@ -75,7 +78,8 @@ class SessionLoader:
         options = replace(self._options, target=choice.target, draft=choice.draft)
         progress(f"loading {choice.target}", 0, 0)
         narrator = StageNarrator(progress, choice)
-        try:
+
+        def build() -> Session:
             session = Session(options, progress=narrator)
             # One-off kernel setup belongs to loading, not to the first timed run.
             progress("warming up", 0, 1)
@@ -84,6 +88,10 @@ class SessionLoader:
             if self._base.auto_gamma:
                 # Measured now (once per setup, then cached) rather than silently in the first run.
                 session.costs(self._base.gamma + 1)
+            return session
+
+        try:
+            session = self._compute.call(build)
         except ModelError as exc:
             raise ModelLoadError(str(exc)) from exc
         except (OSError, ValueError) as exc:
@@ -97,7 +105,7 @@ class SessionLoader:
             narrator.mute()
         info = session.info(replace(self._base, drafter="model"), with_draft=True)
         return LoadedModels(
-            factory=make_factory(session, self._base),
+            factory=make_factory(session, self._base, self._compute),
             drafters=("model", "ngram") if session.draft is not None else ("ngram",),
             target=info.target,
             draft=info.draft,

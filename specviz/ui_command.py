@@ -8,12 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from specviz.compute_thread import ComputeThread
 from specviz.decoding.events import Event
 from specviz.session import ModelOptions, RunSettings, Session
 
 
-def make_factory(session: Session, base: RunSettings) -> Any:
-    """The UI's EventSourceFactory: its settings mapped onto the session's, extras kept from ``base``."""
+def make_factory(session: Session, base: RunSettings, compute: ComputeThread | None = None) -> Any:
+    """The UI's EventSourceFactory: its settings mapped onto the session's, extras kept from ``base``.
+
+    ``compute``: the thread that loaded the session, where every decoding step then runs too
+    (see compute_thread.py); None decodes on whichever thread pulls the events."""
     from specviz.tui.source import RunSettings as UiSettings
 
     # Runs share the session's model caches. A cancelled run's worker may still be inside its
@@ -32,15 +36,18 @@ def make_factory(session: Session, base: RunSettings) -> Any:
             drafter=ui.drafter,
             max_new_tokens=ui.max_new_tokens,
         )
-        return _locked(lock, session, settings, ui.mode == "autoregressive")
+        return _locked(lock, session, settings, ui.mode == "autoregressive", compute)
 
     return factory
 
 
-def _locked(lock: threading.Lock, session: Session, settings: RunSettings, plain: bool) -> Iterator[Event]:
+def _locked(
+    lock: threading.Lock, session: Session, settings: RunSettings, plain: bool, compute: ComputeThread | None
+) -> Iterator[Event]:
     # A lazy generator: one iteration per next(), so pausing the UI pauses the decoder itself.
     with lock:
-        yield from (session.plain(settings) if plain else session.speculative(settings))
+        events = session.plain(settings) if plain else session.speculative(settings)
+        yield from (compute.iterate(events) if compute is not None else events)
 
 
 def ui_settings(settings: RunSettings) -> Any:

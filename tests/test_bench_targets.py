@@ -52,14 +52,14 @@ def test_check_marks_met_and_missed_targets_and_compares_with_transformers() -> 
         }
     }
     found = {(t.name, t.category): t for t in check(best)}
-    assert found[("draft model ≥ 1.7x", "code_completion")].met is False
-    assert found[("draft model ≥ 1.7x", "code_completion")].needed_draft_step_ms is not None
-    assert found[("draft model ≥ 1.0x", "chat")].met is False
-    assert found[("draft model ≥ 1.0x", "code_editing")].met is True
+    assert found[("draft ≥ 1.7x", "code_completion")].met is False
+    assert found[("draft ≥ 1.7x", "code_completion")].needed_draft_step_ms is not None
+    assert found[("draft ≥ 1.0x", "chat")].met is False
+    assert found[("draft ≥ 1.0x", "code_editing")].met is True
     # The fastest-plain basis is used when the run measured one: 1.9x misses 2x.
-    lookup = found[("prompt lookup ≥ 2x", "code_editing")]
+    lookup = found[("lookup ≥ 2x", "code_editing")]
     assert (lookup.measured, lookup.met) == (1.9, False)
-    vs_hf = found[("draft model ≥ 1.2x transformers", "code_completion")]
+    vs_hf = found[("draft ≥ 1.2x hf", "code_completion")]
     assert vs_hf.required == pytest.approx(1.8) and vs_hf.met is False
-    assert found[("draft model ≥ 1.2x transformers", "chat")].met is True  # 0.9 ≥ 1.2 * 0.7
-    assert ("draft model ≥ 1.2x transformers", "code_editing") not in found  # no transformers run
+    assert found[("draft ≥ 1.2x hf", "chat")].met is True  # 0.9 ≥ 1.2 * 0.7
+    assert ("draft ≥ 1.2x hf", "code_editing") not in found  # no transformers run

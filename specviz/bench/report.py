@@ -9,6 +9,7 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from specviz.bench.costs import Costs, predicted_run_s, predicted_speedup
@@ -188,38 +189,57 @@ def _fmt(v: Any, spec: str) -> str:
     return "–" if v is None else format(v, spec)
 
 
+# Short labels keep the tables readable in an 80-column terminal; the JSON keeps the full names.
+METHOD_LABELS = {
+    "plain": "plain",
+    "plain_reference": "plain ref",
+    "specviz_model": "draft",
+    "specviz_ngram": "lookup",
+    "hf_assisted": "hf assist",
+    "hf_prompt_lookup": "hf lookup",
+}
+CATEGORY_LABELS = {
+    "code_completion": "complete",
+    "code_editing": "edit",
+    "chat_explanation": "chat",
+    "summarisation": "summary",
+    "translation": "translate",
+    "arithmetic": "arith",
+}
+
+
 def tables(best: dict[str, Any]) -> list[Table]:
     out = []
     for mode, cats in best.items():
-        table = Table(title=f"specviz bench — {mode} (speedup over plain decoding, same run)")
-        for col in (
-            "category",
-            "method",
-            "γ",
-            "tok/s",
-            "speedup",
-            "vs fastest",
-            "predicted",
-            "accept",
-            "mean len",
-            "α est",
-            "identical",
-        ):
-            table.add_column(col, justify="left" if col in ("category", "method") else "right")
+        table = Table(
+            title=f"specviz bench — {mode}",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            padding=(0, 1, 0, 1),
+            collapse_padding=True,
+            caption="×plain: speedup over plain decoding in the same run; ×fast: over the faster of "
+            "plain and plain ref (another dtype); pred: cost-model prediction; acc: acceptance rate; "
+            "len: tokens per iteration; same: greedy output = plain's (same dtype). draft/lookup "
+            "= specviz, hf = transformers. The JSON has α estimates and every raw timing.",
+        )
+        for col in ("category", "method", "γ", "tok/s", "×plain", "×fast", "pred", "acc", "len", "same"):
+            left = col in ("category", "method")
+            table.add_column(
+                col, justify="left" if left else "right", no_wrap=True, min_width=max(4, len(col))
+            )
         for category, entries in cats.items():
             for method, e in sorted(entries.items()):
                 ident = e.get("identical")
                 table.add_row(
-                    category,
-                    method,
+                    CATEGORY_LABELS.get(category, category),
+                    METHOD_LABELS.get(method, method),
                     str(e["gamma"] or "–"),
-                    _fmt(e["tokens_per_s"], ".2f"),
-                    _fmt(e["speedup"], ".2f") + ("x" if e["speedup"] else ""),
+                    _fmt(e["tokens_per_s"], ".1f"),
+                    _fmt(e["speedup"], ".2f"),
                     _fmt(e.get("speedup_vs_fastest_plain"), ".2f"),
                     _fmt(e.get("predicted_speedup"), ".2f"),
                     _fmt(e.get("acceptance_rate"), ".2f"),
-                    _fmt(e.get("mean_accepted_length"), ".2f"),
-                    _fmt(e.get("alpha_estimate"), ".2f"),
+                    _fmt(e.get("mean_accepted_length"), ".1f"),
                     "–" if ident is None else ("yes" if ident else "NO"),
                 )
             table.add_section()
@@ -230,22 +250,32 @@ def tables(best: dict[str, Any]) -> list[Table]:
 def targets_table(targets: list[Target]) -> Table:
     """The issue's targets; for a missed draft-model target, the draft step or the tokens per
     iteration that would have met it (see targets.py)."""
-    table = Table(title="targets (greedy, best γ per method; vs the fastest plain run where measured)")
-    for col in ("target", "category", "needed", "measured", "met", "would reach it"):
-        table.add_column(col, justify="left" if col in ("target", "category", "would reach it") else "right")
+    table = Table(
+        title="targets (greedy, best γ per method)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="against the faster plain run where a reference dtype was measured; would reach it: "
+        "the draft step (ms) at the measured acceptance, or the tokens per iteration at the "
+        "measured costs, that meet the target",
+    )
+    for col in ("target", "category", "need", "got", "met", "would reach it"):
+        table.add_column(
+            col, justify="right" if col in ("need", "got") else "left", no_wrap=col != "would reach it"
+        )
     for t in targets:
         how = ""
         if t.met is False and t.tokens_per_iteration:
             step = (
-                f"draft step {t.draft_step_ms:.0f} → {t.needed_draft_step_ms:.0f} ms"
+                f"draft {t.draft_step_ms:.0f}→{t.needed_draft_step_ms:.0f} ms"
                 if t.needed_draft_step_ms and t.draft_step_ms
-                else "no draft cost would (verify + prefill alone are too slow)"
+                else "no draft cost"
             )
-            how = f"{step}, or {t.tokens_per_iteration:.2f} → {t.needed_tokens_per_iteration:.2f} tokens/iteration"
+            how = f"{step} or len {t.tokens_per_iteration:.1f}→{t.needed_tokens_per_iteration:.1f}"
         if t.note:
             how = f"{how} ({t.note})" if how else t.note
         met = "–" if t.met is None else ("yes" if t.met else "NO")
-        table.add_row(t.name, t.category, f"{t.required:.2f}x", _fmt(t.measured, ".2f"), met, how)
+        category = CATEGORY_LABELS.get(t.category, t.category)
+        table.add_row(t.name, category, f"{t.required:.2f}", _fmt(t.measured, ".2f"), met, how)
     return table
 
 

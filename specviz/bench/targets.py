@@ -84,21 +84,21 @@ def check(best: dict[str, Any]) -> list[Target]:
         out.append(Target(name, category, required, measured, met, note=note, **extra))
 
     if "code_completion" in cats:
-        add("draft model ≥ 1.7x", "code_completion", cats["code_completion"].get(DRAFT_MODEL), 1.7)
+        add("draft ≥ 1.7x", "code_completion", cats["code_completion"].get(DRAFT_MODEL), 1.7)
     for category, entries in cats.items():
-        add("draft model ≥ 1.0x", category, entries.get(DRAFT_MODEL), 1.0)
+        add("draft ≥ 1.0x", category, entries.get(DRAFT_MODEL), 1.0)
     if "code_editing" in cats:
-        add("prompt lookup ≥ 2x", "code_editing", cats["code_editing"].get(LOOKUP), 2.0)
+        add("lookup ≥ 2x", "code_editing", cats["code_editing"].get(LOOKUP), 2.0)
     for category, entries in cats.items():
         hf_speedup = _speedup(entries.get(HF))
         if not hf_speedup or DRAFT_MODEL not in entries:
             continue
         # Both on the same basis (plain, or the fastest plain): the ratio of their tokens/s.
         add(
-            "draft model ≥ 1.2x transformers",
+            "draft ≥ 1.2x hf",
             category,
             entries[DRAFT_MODEL],
             1.2 * hf_speedup,
-            note=f"transformers' assisted generation: {hf_speedup:.2f}x",
+            note=f"hf assist {hf_speedup:.2f}",
         )
     return out
