@@ -7,7 +7,7 @@ import pytest
 from specviz.bench.targets import check, what_would_reach
 
 
-def _entry(method: str, speedup: float, **kw: float) -> dict:
+def _entry(method: str, speedup: float, **kw: object) -> dict:
     return {"method": method, "speedup": speedup, **kw}
 
 
@@ -63,3 +63,25 @@ def test_check_marks_met_and_missed_targets_and_compares_with_transformers() -> 
     assert vs_hf.required == pytest.approx(1.8) and vs_hf.met is False
     assert found[("draft ≥ 1.2x hf", "chat")].met is True  # 0.9 ≥ 1.2 * 0.7
     assert ("draft ≥ 1.2x hf", "code_editing") not in found  # no transformers run
+
+
+def test_recommendation_is_the_fastest_specviz_setting_or_plain_when_none_pays() -> None:
+    from specviz.bench.recommend import recommend
+
+    summary = {
+        "greedy": {
+            "code_editing": {
+                "specviz_model@8": _entry("specviz_model", 1.8, gamma=8, cost_model_best_gamma=6),
+                "specviz_ngram@auto": _entry("specviz_ngram", 2.4, gamma="auto"),
+                "hf_assisted": _entry("hf_assisted", 3.0),  # not a specviz setting: never recommended
+            },
+            "chat_explanation": {
+                "specviz_model@8": _entry("specviz_model", 0.9, gamma=8, cost_model_best_gamma=2)
+            },
+        }
+    }
+    got = {r.category: r for r in recommend(summary)}
+    edit = got["code_editing"]
+    assert (edit.drafter, edit.gamma, edit.speedup, edit.cost_model_gamma) == ("ngram", "auto", 2.4, 6)
+    chat = got["chat_explanation"]
+    assert (chat.drafter, chat.gamma, chat.speedup, chat.cost_model_gamma) == ("none", None, 1.0, 2)

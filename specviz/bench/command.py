@@ -100,10 +100,12 @@ def make_plan(args: Any) -> Any:
 
 def bench_command(args: Any) -> int:
     from specviz.bench.costs import measure_costs
+    from specviz.bench.recommend import recommend
     from specviz.bench.report import (
         best_per_method,
         charts,
         environment,
+        recommendations_table,
         summarise,
         tables,
         targets_table,
@@ -186,6 +188,7 @@ def bench_command(args: Any) -> int:
         console.print(table)
     if "greedy" in best:
         console.print(targets_table(check(best)))
+    console.print(recommendations_table(recommend(summary)))
     chart = charts(summary, width=max(40, min(100, console.width - 2)))
     if chart:
         console.print(Text.from_ansi(chart), soft_wrap=True)

@@ -13,6 +13,7 @@ from rich import box
 from rich.table import Table
 
 from specviz.bench.costs import Costs, predicted_run_s, predicted_speedup
+from specviz.bench.recommend import Recommendation, recommend
 from specviz.bench.runner import BenchPlan, Measurement
 from specviz.bench.targets import Target, check
 from specviz.decoding.theory import best_gamma_with_verify_cost
@@ -279,6 +280,23 @@ def targets_table(targets: list[Target]) -> Table:
     return table
 
 
+def recommendations_table(items: list[Recommendation]) -> Table:
+    """Which drafter and γ to use per category: the fastest measured, and the cost model's γ."""
+    table = Table(title="recommended (fastest measured specviz setting)", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("mode", "category", "drafter", "γ", "×plain", "cost model γ (draft model)"):
+        table.add_column(col, justify="left" if col in ("mode", "category", "drafter") else "right")
+    for r in items:
+        table.add_row(
+            r.mode,
+            CATEGORY_LABELS.get(r.category, r.category),
+            r.drafter if r.drafter != "none" else "none (plain)",
+            "–" if r.gamma is None else str(r.gamma),
+            f"{r.speedup:.2f}",
+            "–" if r.cost_model_gamma is None else str(r.cost_model_gamma),
+        )
+    return table
+
+
 def charts(summary: dict[str, Any], width: int = 100) -> str:
     """Speedup vs γ per speculative method (mean over categories), and measured vs predicted."""
     import plotext as plt
@@ -355,5 +373,6 @@ def to_json(
         "sweep": summary,
         "overall": overall(best),
         "targets": [t.to_json() for t in check(best)],
+        "recommendations": [r.to_json() for r in recommend(summary)],
         "measurements": [m.to_json() for m in results],
     }
