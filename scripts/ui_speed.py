@@ -41,10 +41,10 @@ async def through_ui(
         await pilot.pause()
         start = time.perf_counter()
         app.action_run()
-        while app._decoding or app._run.finished is None:
+        while app.decoding or app.run_recording.finished is None:
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - start
-        finished = app._run.finished
+        finished = app.run_recording.finished
         await pilot.press("q")
     assert finished is not None
     return elapsed, finished
