@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -265,14 +266,21 @@ async def test_live_run_streams_every_iteration(tmp_path: Path) -> None:
 
 
 class CountingSource:
-    """The fake, 20 ms per iteration, counting the events it was asked for (i.e. computed)."""
+    """The fake, 20 ms per iteration, counting the events it was asked for (i.e. computed).
+
+    Its iterations wait for ``go``: the UI can take seconds to process its first messages (seen
+    here even on an idle machine), long enough for an ungated fake to finish the whole run before
+    the test's first key press lands.
+    """
 
     def __init__(self) -> None:
         self.produced = 0
+        self.go = threading.Event()
 
     def __call__(self, settings: RunSettings) -> Iterator[Event]:
         for event in FakeSource()(settings):
             if isinstance(event, Iteration):
+                self.go.wait(timeout=60)
                 time.sleep(0.02)
             self.produced += 1
             yield event
@@ -286,6 +294,7 @@ async def test_pause_holds_the_decoder_and_step_pulls_one_iteration(tmp_path: Pa
         await wait_until(pilot, lambda: app.run_recording.started is not None)
         await pilot.press("space")
         assert app.paused
+        source.go.set()
         # The iteration in flight when pausing may still arrive: wait until the count is stable
         # (robust on a loaded machine, where one iteration can take far longer than 20 ms).
         held = -1
@@ -309,7 +318,7 @@ async def test_pause_holds_the_decoder_and_step_pulls_one_iteration(tmp_path: Pa
         assert source.produced == held + 1 and app.revealed == len(app.run_recording)
         await pilot.press("space")  # resume: follows the decoder to the end
         assert not app.paused
-        await wait_until(pilot, lambda: not app.decoding)
+        await wait_until(pilot, lambda: not app.decoding, timeout=60)
         assert app.run_recording.finished is not None
         assert app.revealed == len(app.run_recording)
 
