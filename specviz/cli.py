@@ -294,6 +294,7 @@ def _lossy_cost_command(args: Any) -> int:
 def _theory_command(args: Any) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from specviz.decoding.theory import best_gamma, expected_tokens, speedup
 
@@ -309,7 +310,19 @@ def _theory_command(args: Any) -> int:
         table.add_row(
             str(g), f"{expected_tokens(args.alpha, g):.2f}", f"{speedup(args.alpha, g, args.c):.2f}x{mark}"
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    import plotext as plt
+
+    from specviz.theory_charts import draw_speedup_vs_alpha, draw_speedup_vs_gamma
+
+    # The UI's theory tab, headless: this α and its best γ are marked on the curves.
+    for draw, mark in ((draw_speedup_vs_alpha, args.alpha), (draw_speedup_vs_gamma, best)):
+        plt.clf()
+        plt.plotsize(max(40, min(100, console.width - 2)), 18)
+        plt.theme("clear")
+        draw(plt, args.c, mark)
+        console.print(Text.from_ansi(plt.build()), soft_wrap=True)
     print(json.dumps({"alpha": args.alpha, "c": args.c, "best_gamma": best}))
     return 0
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from specviz.decoding.theory import (
@@ -48,3 +50,15 @@ def test_verify_cost_model_penalises_expensive_verification() -> None:
     assert speedup_with_verify_cost(0.8, 8, 0.1, t) < speedup(0.8, 8, 0.1 / 0.3)
     assert speedup_with_verify_cost(0.8, 0, 0.1, t) == 1.0
     assert best_gamma_with_verify_cost(0.05, 0.2, t) == 0  # drafting never pays at alpha ~ 0
+
+
+def test_theory_command_prints_both_charts_and_the_best_gamma(capsys) -> None:
+    from specviz.cli import main
+    from specviz.decoding.theory import best_gamma
+
+    best = best_gamma(0.7, 0.3, 12)
+    assert main(["theory", "--alpha", "0.7", "--c", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "speedup vs α (run: α≈0.70)" in out and f"speedup vs γ (run: γ={best})" in out
+    assert "γ=7" in out and "α=0.9" in out  # the curves' legends: γ 3/5/7 and α 0.5/0.7/0.9
+    assert json.loads(out.strip().splitlines()[-1]) == {"alpha": 0.7, "c": 0.3, "best_gamma": best}

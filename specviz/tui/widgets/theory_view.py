@@ -8,10 +8,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from specviz.decoding import theory
-
-GAMMAS = (3, 5, 7)
-ALPHAS = (0.5, 0.7, 0.9)
-MAX_GAMMA = 16
+from specviz.theory_charts import ALPHAS, MAX_GAMMA, draw_speedup_vs_alpha, draw_speedup_vs_gamma
 
 
 def theory_summary(c: float, source: str) -> str:
@@ -68,28 +65,12 @@ class TheoryPanel(Vertical, can_focus=True):
 
     def _plot_alpha(self, c: float, alpha: float | None) -> None:
         widget = self.query_one("#theory-alpha", PlotextPlot)
-        plt = widget.plt
-        plt.clear_figure()
-        plt.title("speedup vs α" + (f" (run: α≈{alpha:.2f})" if alpha is not None else ""))
-        alphas = [i / 100 for i in range(100)]
-        for g in GAMMAS:
-            plt.plot(alphas, [theory.speedup(a, g, c) for a in alphas], label=f"γ={g}", marker="braille")
-        plt.hline(1.0)
-        if alpha is not None:
-            plt.vline(alpha)
-        plt.xlabel("α")
+        widget.plt.clear_figure()
+        draw_speedup_vs_alpha(widget.plt, c, alpha)
         widget.refresh()
 
     def _plot_gamma(self, c: float, gamma: int | None) -> None:
         widget = self.query_one("#theory-gamma", PlotextPlot)
-        plt = widget.plt
-        plt.clear_figure()
-        plt.title("speedup vs γ" + (f" (run: γ={gamma})" if gamma else ""))
-        gammas = list(range(1, MAX_GAMMA + 1))
-        for a in ALPHAS:
-            plt.plot(gammas, [theory.speedup(a, g, c) for g in gammas], label=f"α={a:g}", marker="braille")
-        plt.hline(1.0)
-        if gamma:
-            plt.vline(gamma)
-        plt.xlabel("γ")
+        widget.plt.clear_figure()
+        draw_speedup_vs_gamma(widget.plt, c, gamma)
         widget.refresh()
