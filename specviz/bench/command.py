@@ -102,11 +102,9 @@ def bench_command(args: Any) -> int:
     from specviz.bench.costs import measure_costs
     from specviz.bench.recommend import recommend
     from specviz.bench.report import (
-        best_per_method,
         charts,
         environment,
         recommendations_table,
-        summarise,
         tables,
         targets_table,
         to_json,
@@ -182,8 +180,7 @@ def bench_command(args: Any) -> int:
         console.print("[yellow]interrupted: keeping the measurements that finished[/yellow]")
     data = to_json(plan, costs, results, env)
     args.json.write_text(json.dumps(data, indent=1))
-    summary = summarise(results, costs)
-    best = best_per_method(summary)
+    summary, best = data["sweep"], data["categories"]  # summarised once, inside to_json
     for table in tables(best):
         console.print(table)
     if "greedy" in best:

@@ -15,6 +15,7 @@ from what distribution, and verification is unchanged.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -115,8 +116,7 @@ class PacedDrafter:
         self.prefill_state()
 
     def prefill_state(self) -> None:
-        self.alpha = AcceptanceEstimate.__new__(AcceptanceEstimate)
-        self.alpha.__dict__.update(self._fresh_estimate.__dict__)
+        self.alpha = copy.copy(self._fresh_estimate)
         # (committed tokens, cost-table seconds) of the latest drafting iterations. One iteration
         # says little (a confident draft at the start of an answer is often wrong for 16 tokens),
         # so nothing is decided before the window is full.
