@@ -18,11 +18,11 @@ import asyncio
 import statistics
 import time
 
-from specviz.compute_thread import ComputeThread
+from specviz.commands.ui import make_factory, ui_settings
 from specviz.decoding.events import RunFinished
 from specviz.session import ModelOptions, RunSettings, Session
+from specviz.session.compute_thread import ComputeThread
 from specviz.tui.app import SpecvizApp
-from specviz.ui_command import make_factory, ui_settings
 
 PROMPT = "Write a Python function that checks whether a string is a palindrome."
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 from pathlib import Path
-from typing import Any
 
 from specviz import __version__
 
@@ -134,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pull", nargs="*", metavar="NAME", help="provision these (no name: the default pair)"
     )
 
-    from specviz.bench.command import add_parser as add_bench_parser
+    from specviz.commands.bench import add_parser as add_bench_parser
 
     add_bench_parser(sub, _model_args)
 
@@ -164,167 +163,15 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["run", "--chat", *argv]
     args = parser.parse_args(argv)
     try:
-        if args.command == "run":
-            from specviz.run_command import run_command
-
-            return run_command(args)
-        if args.command == "replay":
-            return _replay_command(args)
-        if args.command == "models":
-            return _models_command(args)
-        if args.command == "theory":
-            return _theory_command(args)
-        if args.command == "lossy-cost":
-            return _lossy_cost_command(args)
-        if args.command == "bench":
-            from specviz.bench.command import bench_command
-
-            return bench_command(args)
+        if args.command in COMMANDS:
+            # Each subcommand's module is imported only when it runs: torch takes seconds to import.
+            module = importlib.import_module(f"specviz.commands.{args.command.replace('-', '_')}")
+            return int(module.main(args))
         parser.print_help()
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-
-
-def _replay_command(args: Any) -> int:
-    if not args.headless:
-        from specviz.ui_command import open_replay
-
-        return open_replay(args.trace)
-    from rich.console import Console
-
-    from specviz.console import StreamPrinter, summary_dict, summary_table
-    from specviz.decoding.events import RunFinished, RunStarted, TraceError, read_trace
-    from specviz.decoding.metrics import RunStats
-
-    console = Console(highlight=False)
-    printer = StreamPrinter(console)
-    started: RunStarted | None = None
-    finished: RunFinished | None = None
-    stats = RunStats()
-    try:
-        for event in read_trace(args.trace):
-            if isinstance(event, RunStarted):
-                started, finished, stats = event, None, RunStats()
-            elif isinstance(event, RunFinished):
-                finished = event
-            stats.observe(event)
-            printer(event)
-            if isinstance(event, RunFinished) and started is not None:
-                console.print(summary_table(summary_dict(started, finished, stats)))
-    except TraceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        return 2
-    if started is not None and finished is None:  # a trace cut short (e.g. Ctrl-C while recording)
-        console.print(summary_table(summary_dict(started, None, stats)))
-    return 0
-
-
-def _models_command(args: Any) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from specviz.models import DEFAULT_DRAFT, DEFAULT_TARGET, ModelError, list_models
-    from specviz.progress import provision_with_progress
-
-    console = Console()
-    if args.pull is not None:
-        for name in args.pull or [DEFAULT_TARGET, DEFAULT_DRAFT]:
-            try:
-                path = provision_with_progress(name, console)
-            except ModelError as exc:
-                console.print(f"[red]error:[/red] {exc}")
-                return 2
-            console.print(f"{name}: ready at {path}")
-    table = Table(title="packaged models (usable as --target/--draft)")
-    for col in ("name", "state", "description", "path"):
-        table.add_column(col)
-    for row in list_models():
-        table.add_row(row["name"], row["state"], row["description"], row["path"])
-    console.print(table)
-    console.print("Any local checkpoint folder, .gguf file or Hugging Face hub id works too.")
-    return 0
-
-
-def _lossy_cost_command(args: Any) -> int:
-    """What a shortcut costs, computed exactly: the TV distance between each rule's output
-    distribution (every branch of the speculative loop enumerated) and the target's."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from specviz.decoding.acceptance import verify
-    from specviz.decoding.backends import TableLM
-    from specviz.decoding.lossy import (
-        exact_output_distribution,
-        exact_target_distribution,
-        threshold_verifier,
-        total_variation,
-        typical_verifier,
-    )
-    from specviz.decoding.sampling import SamplingConfig
-
-    sampling = SamplingConfig(temperature=args.temperature)
-    rules = {
-        "lossless (rejection sampling)": verify,
-        f"threshold τ={args.tau} (the lab's rule)": threshold_verifier(args.tau),
-        f"typical ε={args.typical_epsilon} δ={args.typical_delta}": typical_verifier(
-            args.typical_epsilon, args.typical_delta
-        ),
-    }
-    table = Table(
-        title=f"TV distance to the target's output distribution (vocab 4, 3 tokens, γ={args.gamma})"
-    )
-    table.add_column("rule")
-    table.add_column("mean TV", justify="right")
-    table.add_column("max TV", justify="right")
-    for name, rule in rules.items():
-        tvs = []
-        for seed in range(args.seeds):
-            target = TableLM(4, order=2, seed=2 * seed + 1, sharpness=1.0)
-            draft = TableLM(4, order=2, seed=2 * seed + 2, sharpness=1.0)
-            exact = exact_target_distribution(target, [1], 3, sampling)
-            got = exact_output_distribution(target, draft, [1], 3, sampling, args.gamma, rule)
-            tvs.append(total_variation(exact, got))
-        table.add_row(name, f"{sum(tvs) / len(tvs):.4f}", f"{max(tvs):.4f}")
-    Console().print(table)
-    return 0
-
-
-def _theory_command(args: Any) -> int:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from specviz.decoding.theory import best_gamma, expected_tokens, speedup
-
-    if not 0 <= args.alpha <= 1:
-        print("error: --alpha must be in [0, 1]", file=sys.stderr)
-        return 2
-    table = Table(title=f"Leviathan et al. 2023: α={args.alpha}, c={args.c}")
-    for col in ("γ", "expected tokens / iteration", "walltime speedup"):
-        table.add_column(col, justify="right")
-    best = best_gamma(args.alpha, args.c, args.max_gamma)
-    for g in range(1, args.max_gamma + 1):
-        mark = " ◀ best" if g == best else ""
-        table.add_row(
-            str(g), f"{expected_tokens(args.alpha, g):.2f}", f"{speedup(args.alpha, g, args.c):.2f}x{mark}"
-        )
-    console = Console()
-    console.print(table)
-    import plotext as plt
-
-    from specviz.theory_charts import draw_speedup_vs_alpha, draw_speedup_vs_gamma
-
-    # The UI's theory tab, headless: this α and its best γ are marked on the curves.
-    for draw, mark in ((draw_speedup_vs_alpha, args.alpha), (draw_speedup_vs_gamma, best)):
-        plt.clf()
-        plt.plotsize(max(40, min(100, console.width - 2)), 18)
-        plt.theme("clear")
-        draw(plt, args.c, mark)
-        console.print(Text.from_ansi(plt.build()), soft_wrap=True)
-    print(json.dumps({"alpha": args.alpha, "c": args.c, "best_gamma": best}))
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,25 +1,11 @@
-"""Provisioning with a rich progress bar (the models module itself stays UI-free)."""
+"""The progress callback that model provisioning, loading and the UI's loading view share."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-from specviz.models import is_provisioned, provision
+Progress = Callable[[str, int, int], None]  # (stage, done, total); total 0 = unknown
 
 
-def provision_with_progress(name: str, console: Console) -> Path:
-    if is_provisioned(name):
-        return provision(name)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        return provision(name, report)
+def no_progress(stage: str, done: int, total: int) -> None:
+    """A Progress that reports nowhere."""

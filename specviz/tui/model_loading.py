@@ -2,19 +2,16 @@
 
 The live app is handed a :class:`ModelLoader` and calls it from a thread worker, so the screen
 opens at once and stays responsive while a multi-gigabyte checkpoint loads. Tests pass a fake
-loader (no torch); ``specviz.session_loader`` is the real one.
+loader (no torch); ``specviz.commands.ui`` is the real one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from specviz.progress import Progress
 from specviz.tui.source import EventSourceFactory
-
-Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``; ``total == 0`` means the stage has no measurable length."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The numbers the UI shows for a run up to a playhead, in the conventions of specviz.decoding.metrics.
+"""The numbers the UI shows for a run up to a playhead, in the conventions of specviz.decoding.stats.
 
 metrics.RunStats accumulates a whole run; here every number is available at any playhead in O(1) from
 the recording's prefix sums, which stepping back and forth needs.
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from specviz.decoding.events import Iteration
-from specviz.decoding.metrics import RunStats as MetricsStats
+from specviz.decoding.stats import RunStats as MetricsStats
 from specviz.tui.recording import Recording
 
 

@@ -9,8 +9,7 @@ import pytest
 from textual.pilot import Pilot
 
 from specviz.decoding.events import Event, read_trace
-
-from .traces import DATA
+from tests.support.traces import DATA
 
 
 @pytest.hookimpl(tryfirst=True)

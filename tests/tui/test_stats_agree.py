@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from specviz.decoding.events import read_trace
-from specviz.decoding.metrics import stats_of
+from specviz.decoding.stats import stats_of
 from specviz.tui.recording import split_runs
 from specviz.tui.run_stats import acceptance_by_position, summarise
 
-TRACE = Path(__file__).parent / "data" / "sampled.jsonl"
+TRACE = Path(__file__).parents[1] / "support" / "data" / "sampled.jsonl"
 
 
 def test_ui_stats_equal_headless_metrics_on_a_recorded_run() -> None:

@@ -16,7 +16,6 @@ from textual.widgets import TextArea
 
 from specviz.decoding.events import Event, Iteration, RunFinished, dumps, read_trace
 from specviz.tui.app import SpecvizApp
-from specviz.tui.fake_source import FakeSource
 from specviz.tui.source import RunSettings
 from specviz.tui.widgets.charts import ChartsPanel
 from specviz.tui.widgets.help_screen import HelpScreen
@@ -26,6 +25,7 @@ from specviz.tui.widgets.settings_bar import SettingsBar
 from specviz.tui.widgets.stats_bar import StatsBar
 from specviz.tui.widgets.theory_view import TheoryPanel
 from specviz.tui.widgets.token_stream import TokenStream
+from tests.support.fake_source import FakeSource
 
 from .conftest import settle, wait_until
 

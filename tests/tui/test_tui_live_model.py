@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from specviz.commands.ui import make_factory, ui_settings
 from specviz.decoding.events import RunFinished
 from specviz.session import ModelOptions, RunSettings, Session
 from specviz.tui.app import SpecvizApp
-from specviz.ui_command import make_factory, ui_settings
-from tests.tiny_models import save_tiny_checkpoint
+from tests.support.tiny_models import save_tiny_checkpoint
 
 from .conftest import wait_until
 
@@ -53,7 +53,7 @@ async def test_starting_a_new_run_cancels_the_live_decoder(tmp_path: Path) -> No
 
 
 def test_the_session_loader_names_each_stage_and_explains_failures(tmp_path: Path) -> None:
-    from specviz.session_loader import SessionLoader
+    from specviz.commands.ui import SessionLoader
     from specviz.tui.model_loading import ModelChoice, ModelLoadError
 
     target = save_tiny_checkpoint(tmp_path / "target", seed=1)
@@ -75,7 +75,7 @@ def test_the_session_loader_names_each_stage_and_explains_failures(tmp_path: Pat
 async def test_the_live_ui_loads_a_tiny_pair_in_a_worker_and_survives_a_bad_switch(tmp_path: Path) -> None:
     from textual.widgets import Input
 
-    from specviz.session_loader import SessionLoader
+    from specviz.commands.ui import SessionLoader
     from specviz.tui.model_loading import ModelChoice
     from specviz.tui.widgets.load_status import LoadStatus
     from specviz.tui.widgets.settings_bar import SettingsBar

@@ -8,7 +8,6 @@ import threading
 import pytest
 
 from specviz.decoding.events import Iteration, RunFinished, RunStarted, dumps
-from specviz.tui.fake_source import FakeSource
 from specviz.tui.pause_gate import PauseGate
 from specviz.tui.playback import PaceClock
 from specviz.tui.race import race_verdict
@@ -21,8 +20,8 @@ from specviz.tui.run_stats import (
 )
 from specviz.tui.source import RunSettings
 from specviz.tui.stream_layout import Piece, StreamLayout
-
-from .traces import DATA, greedy_race_events, sampled_events
+from tests.support.fake_source import FakeSource
+from tests.support.traces import DATA, greedy_race_events, sampled_events
 
 WORDS = [" the", " cat", "\n", " supercalifragilistic", ".", "x" * 25, " é", " 漢字", "\n\n", "a\nb", ""]
 

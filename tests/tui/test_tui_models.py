@@ -10,7 +10,6 @@ from textual.widgets import Input, OptionList, TextArea
 
 from specviz.decoding.events import Event
 from specviz.tui.app import SpecvizApp
-from specviz.tui.fake_source import FakeSource
 from specviz.tui.model_loading import LoadedModels, ModelChoice, ModelEntry, ModelLoadError, Progress
 from specviz.tui.source import RunSettings
 from specviz.tui.widgets.help_screen import HelpScreen, bindings_table
@@ -18,6 +17,7 @@ from specviz.tui.widgets.load_status import LoadStatus
 from specviz.tui.widgets.model_screen import ModelScreen
 from specviz.tui.widgets.settings_bar import SettingsBar
 from specviz.tui.widgets.stats_bar import StatsBar
+from tests.support.fake_source import FakeSource
 
 from .conftest import wait_until
 

@@ -8,7 +8,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from specviz.decoding import theory
-from specviz.theory_charts import ALPHAS, MAX_GAMMA, draw_speedup_vs_alpha, draw_speedup_vs_gamma
+from specviz.render.theory_charts import ALPHAS, MAX_GAMMA, draw_speedup_vs_alpha, draw_speedup_vs_gamma
 
 
 def theory_summary(c: float, source: str) -> str:

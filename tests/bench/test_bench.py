@@ -11,7 +11,7 @@ from specviz.bench.report import best_per_method, summarise
 from specviz.bench.runner import Measurement
 from specviz.cli import main
 from specviz.decoding.theory import speedup
-from tests.tiny_models import save_tiny_checkpoint
+from tests.support.tiny_models import save_tiny_checkpoint
 
 
 def _m(method: str, prompt: str, time_s: float, tokens: list[int], **kw) -> Measurement:

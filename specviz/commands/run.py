@@ -9,11 +9,11 @@ from typing import Any
 
 from rich.console import Console
 
-from specviz.console import StreamPrinter, add_baseline, summary_dict, summary_table
 from specviz.decoding.decoder import PromptTooLongError
 from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted, TraceWriter
-from specviz.decoding.metrics import RunStats
+from specviz.decoding.stats import RunStats
 from specviz.models import ModelError, oom_errors
+from specviz.render.console import StreamPrinter, add_baseline, summary_dict, summary_table
 from specviz.session import AUTO_GAMMA_CAP, ModelOptions, RunSettings, Session
 
 
@@ -88,7 +88,7 @@ def consume(
     return started, None, stats
 
 
-def run_command(args: Any) -> int:
+def main(args: Any) -> int:
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     settings = settings_from_args(args)
@@ -98,7 +98,7 @@ def run_command(args: Any) -> int:
     options = options_from_args(args, with_draft=settings.drafter == "model")
     if not args.headless:
         # The UI opens at once and loads the models in a worker, showing the progress itself.
-        from specviz.ui_command import open_live
+        from specviz.commands.ui import open_live
 
         open_live(options, settings, args.trace)
         return 0
@@ -155,7 +155,7 @@ def run_command(args: Any) -> int:
 
 def _load(options: ModelOptions, err: Console) -> Session:
     from specviz.models import PACKAGED, is_provisioned
-    from specviz.progress import provision_with_progress
+    from specviz.render.progress import provision_with_progress
 
     for spec in (options.target, options.draft):
         if spec in PACKAGED and not is_provisioned(spec):

@@ -19,7 +19,7 @@ import torch
 
 from specviz.bench.costs import probe_tokens, time_draft_step, time_verify
 from specviz.decoding.backends import CausalLM
-from specviz.decoding.pacing import CostTable, interpolate_costs
+from specviz.decoding.drafters.paced import CostTable, interpolate_costs
 from specviz.models import cache_dir
 
 # T(k) is close to linear between these on the machines measured so far; the rest is interpolated.

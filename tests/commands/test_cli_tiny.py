@@ -8,7 +8,7 @@ import pytest
 
 from specviz.cli import main
 from specviz.decoding.events import Iteration, RunFinished, RunStarted, read_trace
-from tests.tiny_models import save_tiny_checkpoint
+from tests.support.tiny_models import save_tiny_checkpoint
 
 PROMPT = "def add(a, b):\n    return a + b\n\ndef add("
 
@@ -114,7 +114,7 @@ def test_unknown_model_and_long_prompt_errors(tmp_path, tiny_pair, capsys) -> No
 def test_ctrl_c_keeps_what_was_decoded(tmp_path, tiny_pair, monkeypatch) -> None:
     """Interrupt after a few iterations: exit 130, the trace ends with a cancelled RunFinished, the
     summary JSON holds the tokens decoded so far."""
-    import specviz.run_command as rc
+    import specviz.commands.run as rc
 
     target, draft = tiny_pair
     real_consume_sinks = rc.StreamPrinter.__call__

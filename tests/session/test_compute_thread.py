@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from specviz.compute_thread import ComputeThread
+from specviz.session.compute_thread import ComputeThread
 
 
 def test_calls_and_generator_steps_all_run_on_the_compute_thread() -> None:

@@ -98,7 +98,7 @@ def make_plan(args: Any) -> Any:
     )
 
 
-def bench_command(args: Any) -> int:
+def main(args: Any) -> int:
     from specviz.bench.costs import measure_costs
     from specviz.bench.recommend import recommend
     from specviz.bench.report import (
@@ -111,7 +111,7 @@ def bench_command(args: Any) -> int:
     )
     from specviz.bench.runner import Measurement, run_bench
     from specviz.bench.targets import check
-    from specviz.run_command import _load, options_from_args
+    from specviz.commands.run import _load, options_from_args
 
     console = Console(highlight=False)
     try:

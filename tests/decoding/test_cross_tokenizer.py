@@ -11,7 +11,8 @@ import torch
 from scipy.stats import chisquare
 
 from specviz.decoding.backends import HFBackend, TableLM
-from specviz.decoding.cross_tokenizer import (
+from specviz.decoding.decoder import DecodeConfig, autoregressive_decode, speculative_decode
+from specviz.decoding.drafters.cross_tokenizer import (
     CrossDraft,
     CrossTokenizerDrafter,
     HFTextTokenizer,
@@ -19,11 +20,10 @@ from specviz.decoding.cross_tokenizer import (
     text_after,
     vocab_intersection,
 )
-from specviz.decoding.decoder import DecodeConfig, autoregressive_decode, speculative_decode
 from specviz.decoding.events import Iteration, RunFinished
 from specviz.decoding.sampling import SamplingConfig, to_probs
 from tests.conftest import exact_sequence_distribution
-from tests.tiny_models import tiny_llama, tiny_qwen2
+from tests.support.tiny_models import tiny_llama, tiny_qwen2
 
 GREEDY = SamplingConfig(temperature=0)
 

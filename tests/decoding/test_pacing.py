@@ -12,14 +12,14 @@ from scipy.stats import chisquare
 from specviz.decoding.backends import TableLM
 from specviz.decoding.decoder import DecodeConfig, speculative_decode
 from specviz.decoding.drafters import ModelDrafter, NgramDrafter
-from specviz.decoding.events import Iteration, RunFinished
-from specviz.decoding.pacing import (
+from specviz.decoding.drafters.paced import (
     AcceptanceEstimate,
     CostTable,
     PacedDrafter,
     best_length,
     interpolate_costs,
 )
+from specviz.decoding.events import Iteration, RunFinished
 from specviz.decoding.sampling import SamplingConfig, to_probs
 from tests.conftest import exact_sequence_distribution
 
@@ -124,7 +124,7 @@ def test_cost_table_validation() -> None:
 
 
 def test_cost_table_is_measured_once_per_setup_and_monotone(tmp_path, monkeypatch) -> None:
-    from specviz import cost_cache
+    from specviz.session import cost_cache
 
     monkeypatch.setenv("SPECVIZ_COSTS", str(tmp_path / "costs"))
     target = TableLM(8, order=1, seed=1)

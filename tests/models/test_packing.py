@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from specviz.packing import PackedLinear, can_pack, pack_linear_layers
+from specviz.models.packing import PackedLinear, can_pack, pack_linear_layers
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from specviz.decoding.backends import HFBackend, TableLM
-from tests.tiny_models import tiny_llama, tiny_qwen2
+from tests.support.tiny_models import tiny_llama, tiny_qwen2
 
 
 def _backends():

@@ -1,6 +1,6 @@
 """The recorded traces the UI tests and snapshots replay, made by the deterministic fake source.
 
-Run ``python -m tests.tui.traces`` to regenerate tests/tui/data/*.jsonl after changing the fake.
+Run ``python -m tests.support.traces`` to regenerate tests/support/data/*.jsonl after changing the fake.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from specviz.decoding.events import Event
-from specviz.tui.fake_source import FakeSource
 from specviz.tui.source import RunSettings
+from tests.support.fake_source import FakeSource
 
 DATA = Path(__file__).parent / "data"
 PROMPT = "Explain speculative decoding in two paragraphs."

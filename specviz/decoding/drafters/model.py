@@ -1,51 +1,12 @@
-"""Drafters propose tokens for the target to verify.
-
-Contract (two methods and a hook, like transformers' CandidateGenerator):
-``prefill(context)`` warms up on the prompt, ``propose(context, k, generator)`` returns up to ``k``
-tokens with the distributions they were drawn from, ``feedback(n_accepted, n_drafted)`` tells the
-drafter how its last proposal fared.
-"""
+"""The draft-model drafter: a smaller causal LM that shares the target's tokenizer."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 
 from specviz.decoding.backends import CausalLM
+from specviz.decoding.drafters.base import Draft, common_prefix
 from specviz.decoding.sampling import SamplingConfig, sample, to_probs
-
-
-@dataclass(frozen=True)
-class Draft:
-    tokens: torch.Tensor  # [k] int64, k may be smaller than asked (even 0)
-    probs: torch.Tensor | None  # [k, target_vocab]: what each token was drawn from; None = one-hot
-    # Cross-tokenizer drafters: per proposed target token, the draft tokens' text it came from.
-    pieces: tuple[tuple[str, ...], ...] | None = None
-    # How many tokens the drafter aimed for when it chose fewer than the decoder allowed
-    # (automatic γ, see pacing.py); None = the decoder's k.
-    asked: int | None = None
-
-
-class Drafter(Protocol):
-    name: str
-
-    def prefill(self, context: list[int]) -> None: ...
-
-    def propose(self, context: list[int], k: int, generator: torch.Generator) -> Draft: ...
-
-    def feedback(self, n_accepted: int, n_drafted: int) -> None: ...
-
-    def synchronize(self) -> None: ...
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class ModelDrafter:
@@ -92,7 +53,7 @@ class ModelDrafter:
         return torch.nn.functional.pad(probs, (0, pad)) if pad > 0 else probs
 
     def _catch_up(self, context: list[int]) -> torch.Tensor:
-        keep = _common_prefix(self._tokens, context)
+        keep = common_prefix(self._tokens, context)
         if keep == len(context) == len(self._tokens) and self._logits is not None:
             return self._logits  # nothing new since the last forward (the first draft after prefill)
         keep = min(keep, len(context) - 1)  # re-feed at least one token to get fresh logits
@@ -139,45 +100,3 @@ class ModelDrafter:
 
     def synchronize(self) -> None:
         self.backend.synchronize()
-
-
-class NgramDrafter:
-    """Prompt lookup: copy what followed the latest earlier occurrence of the context's tail.
-
-    Deterministic, so its draft distribution is one-hot (``probs=None``). Worked example with
-    ``max_ngram=2``: context ``[5, 6, 7, 1, 5, 6]`` ends with ``[5, 6]``, seen at position 0 and
-    followed by ``[7, 1, 5, 6]``, so ``propose(context, 3)`` drafts ``[7, 1, 5]``.
-    """
-
-    name = "ngram"
-
-    def __init__(self, max_ngram: int = 3, min_ngram: int = 1, device: torch.device | None = None) -> None:
-        if not 1 <= min_ngram <= max_ngram:
-            raise ValueError("need 1 <= min_ngram <= max_ngram")
-        self.max_ngram = max_ngram
-        self.min_ngram = min_ngram
-        self.device = device or torch.device("cpu")
-
-    def lookup(self, context: list[int], k: int) -> list[int]:
-        for n in range(min(self.max_ngram, len(context) - 1), self.min_ngram - 1, -1):
-            tail = context[-n:]
-            # Latest match first: recent text is the most likely to be repeated next.
-            for start in range(len(context) - n - 1, -1, -1):
-                if context[start : start + n] == tail:
-                    follow = context[start + n : start + n + k]
-                    if follow:
-                        return follow
-        return []
-
-    def prefill(self, context: list[int]) -> None:
-        pass
-
-    def propose(self, context: list[int], k: int, generator: torch.Generator) -> Draft:
-        tokens = self.lookup(context, k) if k > 0 else []
-        return Draft(torch.tensor(tokens, dtype=torch.long, device=self.device), None)
-
-    def feedback(self, n_accepted: int, n_drafted: int) -> None:
-        pass
-
-    def synchronize(self) -> None:
-        pass

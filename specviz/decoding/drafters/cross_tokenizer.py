@@ -48,7 +48,7 @@ from typing import Any, Literal, Protocol
 import torch
 
 from specviz.decoding.backends import CausalLM
-from specviz.decoding.drafters import Draft
+from specviz.decoding.drafters.base import Draft, common_prefix
 from specviz.decoding.sampling import SamplingConfig, sample, to_probs
 
 Method = Literal["auto", "text", "tli"]
@@ -171,14 +171,6 @@ def _find(haystack: list[int], needle: list[int]) -> int | None:
     """Start of ``needle`` at the end of ``haystack`` (None if it is not its suffix)."""
     start = len(haystack) - len(needle)
     return start if start >= 0 and haystack[start:] == needle else None
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def text_after(tokenizer: TextTokenizer, ids: list[int], start: int, end: int | None = None) -> str:
@@ -365,7 +357,7 @@ class CrossTokenizerDrafter:
 
     def _sync(self, context: list[int]) -> torch.Tensor | None:
         """Bring the draft up to the committed ``context``; logits ``[1, draft_vocab]`` or None."""
-        same_target = _common_prefix(self._target_ids, context)
+        same_target = common_prefix(self._target_ids, context)
         end = self._clean_end(context)
         anchors = [a for a in self._anchors if a[0] <= min(same_target, end)] or self._anchors[:1]
         latest = anchors[-1]
@@ -394,7 +386,7 @@ class CrossTokenizerDrafter:
         self._target_ids = list(context[:end])
         self._complete = end == len(context)
 
-        keep = min(_common_prefix(self._draft_ids[: self.backend.length], new_ids), len(new_ids) - 1)
+        keep = min(common_prefix(self._draft_ids[: self.backend.length], new_ids), len(new_ids) - 1)
         self._draft_ids = new_ids
         self._synced = len(new_ids)
         if not new_ids:

@@ -12,8 +12,8 @@ import torch
 from specviz.decoding.backends import HFBackend
 from specviz.decoding.decoder import DecodeConfig, RunInfo, autoregressive_decode, speculative_decode
 from specviz.decoding.drafters import Drafter, ModelDrafter, NgramDrafter
+from specviz.decoding.drafters.paced import CostTable, PacedDrafter
 from specviz.decoding.events import Event
-from specviz.decoding.pacing import CostTable, PacedDrafter
 from specviz.decoding.sampling import SamplingConfig
 from specviz.models import LoadedModel, load_model, quantize_draft, same_vocabulary
 
@@ -184,7 +184,7 @@ class Session:
             raise ValueError("the model drafter needs a draft model (--draft), or use --drafter ngram")
         sampling = SamplingConfig(settings.temperature, settings.top_k, settings.top_p)
         if not self.same_vocab:
-            from specviz.decoding.cross_tokenizer import CrossTokenizerDrafter
+            from specviz.decoding.drafters.cross_tokenizer import CrossTokenizerDrafter
 
             drafter = CrossTokenizerDrafter(
                 self.draft_backend,
@@ -218,7 +218,7 @@ class Session:
     def costs(self, max_k: int) -> CostTable:
         """T(1..max_k) and the draft step, measured once per setup (cached on disk)."""
         if self._costs is None or self._costs.max_draft + 1 < max_k:
-            from specviz.cost_cache import load_or_measure, setup_key
+            from specviz.session.cost_cache import load_or_measure, setup_key
 
             o = self.options
             key = setup_key(

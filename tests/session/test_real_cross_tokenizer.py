@@ -9,7 +9,7 @@ import pytest
 
 from specviz.decoding.events import Iteration, RunFinished
 from specviz.session import ModelOptions, RunSettings, Session
-from tests.test_real_models import _need
+from tests.session.test_real_models import _need
 
 pytestmark = pytest.mark.real_models
 

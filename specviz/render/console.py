@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted
-from specviz.decoding.metrics import RunStats
+from specviz.decoding.stats import RunStats
 
 STYLES = {
     "accepted": "green",

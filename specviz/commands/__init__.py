@@ -1,0 +1,1 @@
+"""One module per subcommand; ``specviz.cli`` parses the arguments and dispatches here."""
