@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,30 +118,102 @@ DEFAULT_DRAFT = "qwen2.5-coder-0.5b"
 
 
 def cache_dir() -> Path:
-    """Per-user cache: ``$SPECVIZ_CACHE``, else ``$XDG_CACHE_HOME/specviz``, else ``~/.cache/specviz``."""
+    """Per-user cache: ``$SPECVIZ_CACHE``, else ``$XDG_CACHE_HOME/specviz``, else ``~/.cache/specviz``.
+
+    Raises ModelError when the path (or a folder above it) is a file: every later step would
+    otherwise fail with a bare NotADirectoryError.
+    """
     if os.environ.get("SPECVIZ_CACHE"):
-        return Path(os.environ["SPECVIZ_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "specviz"
+        path, source = Path(os.environ["SPECVIZ_CACHE"]).expanduser(), "SPECVIZ_CACHE"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path, source = (
+            Path(base) / "specviz",
+            "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "~/.cache",
+        )
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ModelError(
+                    f"the specviz cache {path} cannot be created: {folder} is a file. "
+                    f"Point {source} at a folder (e.g. SPECVIZ_CACHE=~/.cache/specviz)."
+                )
+            break
+    return path
 
 
 def model_dir(name: str) -> Path:
     return cache_dir() / "models" / name
 
 
+def safetensors_problem(path: Path) -> str | None:
+    """What is wrong with a .safetensors file, from its header alone (None if it looks whole).
+
+    The header lists every tensor's byte range, so a file cut short (an interrupted copy, a full
+    disk) is found without reading gigabytes: its size must be 8 + header length + the last
+    tensor's end offset.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            raw = handle.read(8)
+            if len(raw) < 8:
+                return f"{path.name} is {size} bytes: too short for a safetensors header"
+            (header_len,) = struct.unpack("<Q", raw)
+            if header_len > min(size - 8, 100_000_000):
+                return f"{path.name}: header length {header_len} does not fit in the file ({size} bytes)"
+            header = json.loads(handle.read(header_len))
+    except OSError as exc:
+        return f"{path.name} cannot be read: {exc}"
+    except (ValueError, UnicodeDecodeError):
+        return f"{path.name}: the header is not valid JSON"
+    ends = [
+        int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)
+    ]
+    expected = 8 + header_len + max(ends, default=0)
+    if size != expected:
+        return f"{path.name} is {size:,} bytes, its header says {expected:,}"
+    return None
+
+
+def cache_problem(name: str) -> str | None:
+    """Why packaged model ``name``'s converted checkpoint is unusable (None: ready or absent).
+
+    Checked on every use, cheaply (file sizes and headers, no hashing), so a damaged cache is
+    repaired by provisioning instead of ending a run in a deserialisation traceback.
+    """
+    hf = model_dir(name) / "hf"
+    if not (hf / MARKER).is_file():
+        return None
+    for required in ("config.json", "tokenizer.json"):
+        if not (hf / required).is_file():
+            return f"{required} is missing"
+    weights = sorted(hf.glob("*.safetensors"))
+    if not weights:
+        return "no .safetensors weights"
+    for path in weights:
+        problem = safetensors_problem(path)
+        if problem:
+            return problem
+    return None
+
+
 def is_provisioned(name: str) -> bool:
-    return (model_dir(name) / "hf" / MARKER).is_file()
+    """Converted and whole (see :func:`cache_problem`)."""
+    return (model_dir(name) / "hf" / MARKER).is_file() and cache_problem(name) is None
 
 
 def list_models() -> list[dict[str, str]]:
     rows = []
     for name, model in PACKAGED.items():
         folder = model_dir(name)
-        state = (
-            "ready"
-            if is_provisioned(name)
-            else ("gguf only" if (folder / model.gguf_name).is_file() else "not provisioned")
-        )
+        problem = cache_problem(name)
+        if problem:
+            state = f"damaged ({problem}): specviz models --pull {name} repairs it"
+        elif is_provisioned(name):
+            state = "ready"
+        else:
+            state = "gguf only" if (folder / model.gguf_name).is_file() else "not provisioned"
         rows.append(
             {"name": name, "description": model.description, "state": state, "path": str(folder / "hf")}
         )

