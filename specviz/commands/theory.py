@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -14,8 +15,9 @@ def main(args: Any) -> int:
 
     from specviz.decoding.theory import best_gamma, expected_tokens, speedup
 
-    if not 0 <= args.alpha <= 1:
-        print("error: --alpha must be in [0, 1]", file=sys.stderr)
+    problem = _invalid(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     table = Table(title=f"Leviathan et al. 2023: α={args.alpha}, c={args.c}")
     for col in ("γ", "expected tokens / iteration", "walltime speedup"):
@@ -41,3 +43,14 @@ def main(args: Any) -> int:
         console.print(Text.from_ansi(plt.build()), soft_wrap=True)
     print(json.dumps({"alpha": args.alpha, "c": args.c, "best_gamma": best}))
     return 0
+
+
+def _invalid(args: Any) -> str | None:
+    """What is wrong with the arguments (None when they make sense); NaN fails every comparison."""
+    if not 0 <= args.alpha <= 1:
+        return f"--alpha must be in [0, 1] (the chance a drafted token is accepted), got {args.alpha}"
+    if not (math.isfinite(args.c) and args.c >= 0):
+        return f"--c must be a finite number >= 0 (draft step time / target step time), got {args.c}"
+    if not 1 <= args.max_gamma <= 64:
+        return f"--max-gamma must be between 1 and 64, got {args.max_gamma}"
+    return None

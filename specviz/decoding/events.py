@@ -192,19 +192,81 @@ class TraceWriter:
 
 
 def read_trace(path: str | Path) -> Iterator[Event]:
-    """Yield the events of a JSON-lines trace, with a clear error for a corrupt or foreign file."""
+    """Yield the events of a JSON-lines trace; any unreadable line raises TraceError naming it.
+
+    For replaying what a damaged trace still holds, use :func:`load_trace`.
+    """
+    contents = load_trace(path)
+    if contents.damage is not None:
+        raise TraceError(contents.damage)
+    yield from contents.events
+
+
+@dataclass(frozen=True)
+class TraceContents:
+    """What a trace file holds: its readable events, and what is wrong with the rest.
+
+    A trace is written one flushed line per event, so a run that was killed or a disk that filled
+    up leaves a valid prefix, perhaps followed by one line cut short. The prefix is kept.
+    """
+
+    events: list[Event]
+    damage: str | None  # the first unreadable line (reading stopped there), if any
+    gaps: list[str]  # runs without their run_started / run_finished
+
+    @property
+    def problems(self) -> list[str]:
+        return ([self.damage] if self.damage else []) + self.gaps
+
+
+def load_trace(path: str | Path) -> TraceContents:
+    """Read a trace up to its first unreadable line.
+
+    Raises TraceError when nothing in the file is a trace event (missing, empty, binary, another
+    format, a newer schema); otherwise returns the valid prefix and says what is missing.
+    """
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise TraceError(f"cannot open trace {path}: {exc.strerror}") from exc
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield loads(line)
-            except (json.JSONDecodeError, TypeError, KeyError) as exc:
-                raise TraceError(f"{path}:{lineno}: not a specviz trace event ({exc})") from exc
-            except TraceError as exc:
+    events: list[Event] = []
+    damage = None
+    lines = raw.split(b"\n")
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(loads(line.decode("utf-8")))
+        except UnicodeDecodeError:
+            damage = f"{path}:{lineno}: not text (binary data)"
+        except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as exc:
+            last = not any(rest.strip() for rest in lines[lineno:])
+            cut = last and events  # a whole trace before it: its last write was interrupted
+            what = "cut short (the write was interrupted)" if cut else f"not a specviz trace event ({exc})"
+            damage = f"{path}:{lineno}: {what}"
+        except TraceError as exc:
+            if not events:  # e.g. a newer schema: nothing here can be read
                 raise TraceError(f"{path}:{lineno}: {exc}") from exc
+            damage = f"{path}:{lineno}: {exc}"
+        if damage:
+            break
+    if not events:
+        raise TraceError(damage or f"{path} is empty: no trace events in it")
+    gaps = []
+    runs = 0
+    open_run = False
+    for index, event in enumerate(events):
+        if isinstance(event, RunStarted):
+            if open_run:
+                gaps.append(f"run {runs} has no run_finished: it was cut short")
+            runs += 1
+            open_run = True
+        elif not open_run and index == 0:
+            gaps.append("the trace does not start with run_started: its beginning is missing")
+            runs, open_run = 1, True
+        elif isinstance(event, RunFinished):
+            open_run = False
+    if open_run:
+        gaps.append(f"run {runs} has no run_finished: it was cut short")
+    return TraceContents(events, damage, gaps)
