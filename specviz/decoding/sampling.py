@@ -3,7 +3,8 @@
 Losslessness needs ``draft_probs`` to be *exactly* the distribution a drafted token was drawn
 from, and ``target_probs`` to be the distribution plain decoding would sample from. Both go
 through :func:`to_probs` with the same :class:`SamplingConfig`, so temperature, top-k and top-p can
-never differ between the two (the lab notebook drafted at T=0.8 and scored at T=1.0).
+never differ between the two (drafting at T=0.8 and scoring at T=1.0, say, would silently break
+losslessness).
 """
 
 from __future__ import annotations

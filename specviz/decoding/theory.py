@@ -3,8 +3,8 @@
 alpha: expected acceptance probability of a drafted token, ``E[sum_x min(target_probs, draft_probs)]``.
 gamma: drafted tokens per iteration. c: cost of one draft step / cost of one target step.
 
-The lab notebook's ``gamma / (1 + (1 - alpha) * gamma)`` is not this; see the tests, which pin the
-paper's own worked numbers.
+A formula sometimes quoted for it, ``gamma / (1 + (1 - alpha) * gamma)``, is not the paper's; the tests
+pin the paper's own worked numbers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The lab notebook's two plots done right (Leviathan et al. 2023), for the UI's theory tab and
+"""Two plots of the expected speedup (Leviathan et al. 2023), for the UI's theory tab and
 for ``specviz theory``: speedup vs α for a few γ, and speedup vs γ for a few α, at cost ratio c.
 
 ``plt`` is plotext's module or a textual-plotext widget's ``plt``: both draw the same way.

@@ -1,4 +1,4 @@
-"""The issue's targets and the "what would reach it" arithmetic, on synthetic summary entries."""
+"""The bench's speed targets and the "what would reach it" arithmetic, on synthetic summary entries."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ def test_expected_tokens_limits() -> None:
 
 
 def test_not_the_lab_formula() -> None:
+    """``γ / (1 + (1 − α) γ)``, a formula sometimes quoted for the speedup, is not the paper's."""
     alpha, gamma = 0.8, 4
     lab = gamma / (1 + (1 - alpha) * gamma)
     assert speedup(alpha, gamma, 0.0) != pytest.approx(lab)

@@ -21,7 +21,7 @@ class Draft:
     # Cross-tokenizer drafters: per proposed target token, the draft tokens' text it came from.
     pieces: tuple[tuple[str, ...], ...] | None = None
     # How many tokens the drafter aimed for when it chose fewer than the decoder allowed
-    # (automatic γ, see pacing.py); None = the decoder's k.
+    # (automatic γ, see drafters/paced.py); None = the decoder's k.
     asked: int | None = None
 
 

@@ -1,4 +1,7 @@
-"""The draft-model drafter: a smaller causal LM that shares the target's tokenizer."""
+"""The draft-model drafter: a smaller causal LM that shares the target's tokenizer.
+
+A draft with another tokenizer goes through :mod:`specviz.decoding.drafters.cross_tokenizer` instead.
+"""
 
 from __future__ import annotations
 
