@@ -20,8 +20,8 @@ import time
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from specviz.bench.costs import Costs, predicted_speedup
 from specviz.decoding.backends import HFBackend
+from specviz.decoding.costs import CostTable, predicted_speedup
 from specviz.decoding.decoder import DecodeConfig, autoregressive_decode, speculative_decode
 from specviz.decoding.drafters import ModelDrafter
 from specviz.decoding.events import RunFinished
@@ -106,7 +106,7 @@ def main() -> None:
     time_forward(draft, context, 1, 2)  # warm-up: kernel selection, allocator
     verify_s = [time_forward(target, context, k, 5) for k in range(1, args.max_k + 1)]
     draft_s = time_forward(draft, context, 1, 10)
-    costs = Costs(verify_s=verify_s, draft_step_s=draft_s, context_tokens=args.context)
+    costs = CostTable(draft_step_s=draft_s, verify_s=tuple(verify_s), context_tokens=args.context)
 
     prompt = context.tolist()[:64]
     greedy = SamplingConfig(temperature=0)

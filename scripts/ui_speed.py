@@ -5,7 +5,7 @@ Textual's headless driver, rendering every iteration as it arrives) of the same 
 and reports the median tokens/s of each over the whole run: from starting the decoder to its
 last event (headless) or to the UI having received it (UI). Both produce the same tokens; the
 script checks that. As in the app, all torch work (loading and both kinds of run) happens on one
-compute thread (see specviz/compute_thread.py); ``--decode-thread worker`` instead decodes the UI
+compute thread (see specviz/session/compute_thread.py); ``--decode-thread worker`` instead decodes the UI
 runs on the UI's worker thread, as the app did before. A benchmark, not a test.
 
     .venv/bin/python scripts/ui_speed.py [--repeats 3] [--max-new-tokens 64]
@@ -18,7 +18,7 @@ import asyncio
 import statistics
 import time
 
-from specviz.commands.ui import make_factory, ui_settings
+from specviz.commands.ui import make_factory
 from specviz.decoding.events import RunFinished
 from specviz.session import ModelOptions, RunSettings, Session
 from specviz.session.compute_thread import ComputeThread
@@ -36,7 +36,7 @@ def headless(session: Session, settings: RunSettings) -> tuple[float, RunFinishe
 async def through_ui(
     session: Session, settings: RunSettings, compute: ComputeThread | None
 ) -> tuple[float, RunFinished]:
-    app = SpecvizApp(factory=make_factory(session, settings, compute), settings=ui_settings(settings))
+    app = SpecvizApp(factory=make_factory(session, compute), settings=settings)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
         start = time.perf_counter()

@@ -8,8 +8,13 @@ import sys
 from pathlib import Path
 
 from specviz import __version__
+from specviz.decoding.settings import GammaChoice, parse_gamma
+from specviz.models.catalogue import ModelError
 
-DEFAULT_PROMPT = "Write a Python function that checks whether a string is a palindrome."
+EXIT_CODES = (
+    "exit codes: 0 done; 2 bad input or a model/trace problem (the message says what to do); "
+    "3 out of memory; 130 interrupted (what was decoded is kept in the trace and summary)"
+)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -19,7 +24,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--target", default=DEFAULT_TARGET, help="packaged name, local folder, .gguf file or hub id"
     )
-    g.add_argument("--draft", default=DEFAULT_DRAFT, help="draft model (same tokenizer as the target)")
+    g.add_argument(
+        "--draft",
+        default=DEFAULT_DRAFT,
+        help="draft model, as --target; one with another tokenizer is bridged automatically (through "
+        "text when greedy, token-level intersection when sampling)",
+    )
     g.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:1, mps")
     g.add_argument(
         "--dtype",
@@ -48,13 +58,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _gamma(text: str) -> int | str:
-    if text == "auto":
-        return text
+def _gamma(text: str) -> GammaChoice:
+    """parse_gamma for argparse: its message, instead of argparse's bare "invalid value"."""
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"γ must be a whole number or 'auto', not {text!r}") from None
+        return parse_gamma(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _decode_args(p: argparse.ArgumentParser) -> None:
@@ -84,7 +93,8 @@ def _decode_args(p: argparse.ArgumentParser) -> None:
         "--rule",
         choices=["lossless", "threshold", "typical"],
         default="lossless",
-        help="acceptance rule; threshold (the lab's p>τ) and typical are LOSSY, for comparison only",
+        help="acceptance rule; threshold (accept when target_prob > τ) and typical are LOSSY, for "
+        "comparison only",
     )
     g.add_argument("--tau", type=float, default=0.1, help="threshold rule: accept when target_prob > τ")
     g.add_argument("--typical-epsilon", type=float, default=0.09)
@@ -105,7 +115,7 @@ def _decode_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="specviz", description="See, teach and measure speculative decoding."
+        prog="specviz", description="See, teach and measure speculative decoding.", epilog=EXIT_CODES
     )
     parser.add_argument("--version", action="version", version=f"specviz {__version__}")
     sub = parser.add_subparsers(dest="command")
@@ -116,8 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless", action="store_true", help="print the recorded stream and summary instead"
     )
 
-    run = sub.add_parser("run", help="decode a prompt speculatively (UI, or --headless)")
-    run.add_argument("prompt", nargs="?", default=DEFAULT_PROMPT)
+    run = sub.add_parser("run", help="decode a prompt speculatively (UI, or --headless)", epilog=EXIT_CODES)
+    run.add_argument(
+        "prompt", nargs="?", default=None, help="the prompt (default: a palindrome-function request)"
+    )
+    run.add_argument(
+        "--prompt-file",
+        type=Path,
+        metavar="PATH",
+        help="read the prompt from a UTF-8 file ('-': standard input)",
+    )
     run.add_argument(
         "--headless", action="store_true", help="print to the terminal instead of opening the UI"
     )
@@ -172,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except ModelError as exc:  # a model or cache problem the message tells the user how to fix
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

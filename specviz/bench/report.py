@@ -12,11 +12,11 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from specviz.bench.costs import Costs, predicted_run_s, predicted_speedup
 from specviz.bench.recommend import Recommendation, recommend
 from specviz.bench.runner import BenchPlan, Measurement
 from specviz.bench.targets import Target, check
-from specviz.decoding.theory import best_gamma_with_verify_cost
+from specviz.decoding.costs import CostTable, predicted_run_s, predicted_speedup
+from specviz.decoding.stats import RunStats
 
 
 def _geomean(values: list[float]) -> float:
@@ -24,7 +24,7 @@ def _geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else 0.0
 
 
-def summarise(results: list[Measurement], costs: Costs | None) -> dict[str, Any]:
+def summarise(results: list[Measurement], costs: CostTable | None) -> dict[str, Any]:
     """summary[mode][category][method@gamma] -> figures; speedups are per-prompt ratios of median
     tokens/s against plain decoding in the same run, then a geometric mean over prompts."""
     groups: dict[tuple[str, str, str, int | str], list[Measurement]] = defaultdict(list)
@@ -63,30 +63,25 @@ def summarise(results: list[Measurement], costs: Costs | None) -> dict[str, Any]
             "tokens_per_s": statistics.mean(tps) if tps else 0.0,
             "speedup": _geomean(ratios) if ratios else None,
         }
-        drafted = sum(m.drafted or 0 for m in ms)
-        iterations = sum(m.iterations or 0 for m in ms)
+        pooled = RunStats.pooled(m.stats for m in ms)
+        iterations = pooled.iterations
         if method.startswith("specviz_") and iterations:
-            accepted = sum(m.accepted or 0 for m in ms)
-            verified = sum(m.verified or 0 for m in ms)
-            new_tokens = sum(m.new_tokens for m in ms)
-            entry["acceptance_rate"] = accepted / drafted if drafted else 0.0
-            entry["alpha_estimate"] = sum(m.overlap_sum or 0 for m in ms) / verified if verified else None
-            entry["mean_accepted_length"] = new_tokens / iterations
-            entry["drafted_per_iteration"] = drafted / iterations
+            entry["acceptance_rate"] = pooled.acceptance_rate
+            entry["alpha_estimate"] = pooled.alpha_estimate
+            entry["mean_accepted_length"] = pooled.mean_accepted_length
+            entry["drafted_per_iteration"] = pooled.drafted / iterations
             # Where an iteration's time went, to set beside the cost model's T(d + 1) + d * draft step.
-            entry["draft_ms_per_iteration"] = 1000 * sum(m.draft_s or 0 for m in ms) / iterations
-            entry["verify_ms_per_iteration"] = 1000 * sum(m.verify_s or 0 for m in ms) / iterations
+            entry["draft_ms_per_iteration"] = 1000 * pooled.draft_time_s / iterations
+            entry["verify_ms_per_iteration"] = 1000 * pooled.verify_time_s / iterations
             entry["wall_ms_per_iteration"] = 1000 * sum(m.time_s for m in ms) / iterations
             if costs is not None:
                 uses_draft = method == "specviz_model"
                 entry["predicted_steady_speedup"] = predicted_speedup(
-                    costs, drafted / iterations, new_tokens / iterations, uses_draft=uses_draft
+                    costs, pooled.drafted / iterations, pooled.committed / iterations, uses_draft=uses_draft
                 )
                 entry["predicted_speedup"] = _predicted_with_prefill(costs, ms, plain, uses_draft)
                 if method == "specviz_model" and entry["alpha_estimate"]:
-                    entry["cost_model_best_gamma"] = best_gamma_with_verify_cost(
-                        min(entry["alpha_estimate"], 0.999), costs.draft_step_s, costs.verify_s
-                    )
+                    entry["cost_model_best_gamma"] = costs.best_length(min(entry["alpha_estimate"], 0.999))
         else:
             entry["acceptance_rate"] = None
         reference = groups.get((mode, category, "plain_reference", 0), [])
@@ -109,7 +104,7 @@ def summarise(results: list[Measurement], costs: Costs | None) -> dict[str, Any]
 
 
 def _predicted_with_prefill(
-    costs: Costs, runs: list[Measurement], plain: list[Measurement], uses_draft: bool
+    costs: CostTable, runs: list[Measurement], plain: list[Measurement], uses_draft: bool
 ) -> float | None:
     """The cost model's speedup for these runs: per prompt, predicted tokens/s of the runs over
     predicted tokens/s of plain decoding (each with its measured prefill), geometric mean."""
@@ -342,7 +337,7 @@ def charts(summary: dict[str, Any], width: int = 100) -> str:
 
 
 def to_json(
-    plan: BenchPlan, costs: Costs | None, results: list[Measurement], env: dict[str, Any]
+    plan: BenchPlan, costs: CostTable | None, results: list[Measurement], env: dict[str, Any]
 ) -> dict[str, Any]:
     summary = summarise(results, costs)
     best = best_per_method(summary)

@@ -20,8 +20,9 @@ from typing import Any
 import torch
 
 from specviz.bench.prompts import BenchPrompt
-from specviz.decoding.events import Iteration, RunFinished, RunStarted
-from specviz.session import AUTO_GAMMA_CAP, RunSettings, Session
+from specviz.decoding.settings import RunSettings, gamma_fields
+from specviz.decoding.stats import RunStats
+from specviz.session import Session
 
 SAMPLE_TEMPERATURE = 0.7
 
@@ -50,6 +51,21 @@ class Measurement:
     def tokens_per_s(self) -> float:
         return self.new_tokens / self.time_s if self.time_s > 0 else 0.0
 
+    @property
+    def stats(self) -> RunStats:
+        """The run's counts and times as the one statistics type (what the JSON keeps of them),
+        so the report pools runs with ``RunStats.pooled`` and reads the rates it defines."""
+        return RunStats(
+            iterations=self.iterations or 0,
+            drafted=self.drafted or 0,
+            verified=self.verified or 0,
+            accepted=self.accepted or 0,
+            overlap_sum=self.overlap_sum or 0.0,
+            committed=self.new_tokens,
+            draft_time_s=self.draft_s or 0.0,
+            verify_time_s=self.verify_s or 0.0,
+        )
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["tokens_per_s"] = self.tokens_per_s
@@ -76,12 +92,12 @@ class BenchPlan:
 def _settings(
     prompt: BenchPrompt, method: str, mode: str, gamma: int | str, seed: int, plan: BenchPlan
 ) -> RunSettings:
-    auto = gamma == "auto"
+    gamma_cap, auto_gamma = gamma_fields(gamma)
     return RunSettings(
         prompt=prompt.text,
         drafter="ngram" if method == "specviz_ngram" else "model",
-        gamma=AUTO_GAMMA_CAP if auto else int(gamma),
-        auto_gamma=auto,
+        gamma=gamma_cap,
+        auto_gamma=auto_gamma,
         temperature=0.0 if mode == "greedy" else SAMPLE_TEMPERATURE,
         seed=seed,
         max_new_tokens=plan.max_new_tokens,
@@ -102,40 +118,25 @@ def _run_specviz(
         events = session.plain(settings, prompt_ids)
     else:
         events = session.speculative(settings, prompt_ids)
-    drafted = accepted = iterations = verified = 0
-    overlap = draft_s = verify_s = 0.0
-    token_ids: list[int] = []
-    prefill_s = 0.0
-    for e in events:
-        if isinstance(e, RunStarted):
-            prefill_s = e.prefill_time_s
-        elif isinstance(e, Iteration):
-            iterations += 1
-            drafted += len(e.drafted)
-            accepted += e.n_accepted
-            checked = [d for d in e.drafted if d.verdict != "discarded"]
-            verified += len(checked)
-            overlap += sum(d.overlap for d in checked)
-            draft_s += e.draft_time_s
-            verify_s += e.verify_time_s
-        elif isinstance(e, RunFinished):
-            token_ids = list(e.token_ids)
+    stats = RunStats.of(events)
     session.target_backend.synchronize()
     elapsed = time.perf_counter() - start
+    prefill_s = stats.started.prefill_time_s if stats.started is not None else 0.0
     extra = (
         {"prefill_s": prefill_s}
         if method in ("plain", "plain_reference")
         else {
             "prefill_s": prefill_s,
-            "drafted": drafted,
-            "accepted": accepted,
-            "overlap_sum": overlap,
-            "verified": verified,
-            "draft_s": draft_s,
-            "verify_s": verify_s,
+            "drafted": stats.drafted,
+            "accepted": stats.accepted,
+            "overlap_sum": stats.overlap_sum,
+            "verified": stats.verified,
+            "draft_s": stats.draft_time_s,
+            "verify_s": stats.verify_time_s,
         }
     )
-    return {"time_s": elapsed, "token_ids": token_ids, "iterations": iterations, **extra}
+    token_ids = list(stats.finished.token_ids) if stats.finished is not None else []
+    return {"time_s": elapsed, "token_ids": token_ids, "iterations": stats.iterations, **extra}
 
 
 def _run_hf(

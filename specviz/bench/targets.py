@@ -1,4 +1,4 @@
-"""The benchmark issue's speed targets, checked against a run's greedy figures, and for each one
+"""The bench's speed targets, checked against a run's greedy figures, and for each one
 missed by the draft model, what would reach it.
 
 "What would reach it" stays close to the measurement: a run's wall time per iteration splits into
@@ -39,7 +39,7 @@ class Target:
 
 
 def _speedup(entry: dict[str, Any] | None) -> float | None:
-    """The issue measures against the fastest plain configuration when the run has a reference."""
+    """Targets are measured against the fastest plain configuration when the run has a reference."""
     if not entry:
         return None
     value = entry.get("speedup_vs_fastest_plain")

@@ -99,7 +99,6 @@ def make_plan(args: Any) -> Any:
 
 
 def main(args: Any) -> int:
-    from specviz.bench.costs import measure_costs
     from specviz.bench.recommend import recommend
     from specviz.bench.report import (
         charts,
@@ -112,6 +111,7 @@ def main(args: Any) -> int:
     from specviz.bench.runner import Measurement, run_bench
     from specviz.bench.targets import check
     from specviz.commands.run import _load, options_from_args
+    from specviz.decoding.costs import measure_costs
 
     console = Console(highlight=False)
     try:

@@ -25,7 +25,7 @@ def main(args: Any) -> int:
     sampling = SamplingConfig(temperature=args.temperature)
     rules = {
         "lossless (rejection sampling)": verify,
-        f"threshold τ={args.tau} (the lab's rule)": threshold_verifier(args.tau),
+        f"threshold τ={args.tau} (accept if target_prob > τ)": threshold_verifier(args.tau),
         f"typical ε={args.typical_epsilon} δ={args.typical_delta}": typical_verifier(
             args.typical_epsilon, args.typical_delta
         ),

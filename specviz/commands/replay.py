@@ -11,29 +11,33 @@ def main(args: Any) -> int:
 
         return open_replay(args.trace)
     from rich.console import Console
+    from rich.markup import escape
 
-    from specviz.decoding.events import RunFinished, RunStarted, TraceError, read_trace
-    from specviz.decoding.stats import RunStats
-    from specviz.render.console import StreamPrinter, summary_dict, summary_table
+    from specviz.decoding.events import RunFinished, RunStarted, TraceError, load_trace
+    from specviz.decoding.stats import RunStats, summary_of
+    from specviz.render.console import StreamPrinter, summary_table
 
     console = Console(highlight=False)
-    printer = StreamPrinter(console)
-    started: RunStarted | None = None
-    finished: RunFinished | None = None
-    stats = RunStats()
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        for event in read_trace(args.trace):
-            if isinstance(event, RunStarted):
-                started, finished, stats = event, None, RunStats()
-            elif isinstance(event, RunFinished):
-                finished = event
-            stats.observe(event)
-            printer(event)
-            if isinstance(event, RunFinished) and started is not None:
-                console.print(summary_table(summary_dict(started, finished, stats)))
+        # A damaged trace is replayed up to its last whole event; what it lacks is said after.
+        contents = load_trace(args.trace)
     except TraceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
-    if started is not None and finished is None:  # a trace cut short (e.g. Ctrl-C while recording)
-        console.print(summary_table(summary_dict(started, None, stats)))
+    printer = StreamPrinter(console)
+    stats = RunStats()  # of the run being read; a trace may hold several (a race)
+    for event in contents.events:
+        if isinstance(event, RunStarted):
+            stats = RunStats()
+        stats.observe(event)
+        printer(event)
+        if isinstance(event, RunFinished):
+            console.print(summary_table(summary_of(stats)))
+            stats = RunStats()
+    if stats.iterations:  # a run cut short (e.g. Ctrl-C while recording, or a damaged file)
+        console.print()
+        console.print(summary_table(summary_of(stats)))
+    for problem in contents.problems:
+        err.print(f"[yellow]warning:[/yellow] {escape(problem)}")
     return 0

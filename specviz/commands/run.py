@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-import json
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
+from specviz.commands.output_files import (
+    TraceRecorder,
+    check_writable,
+    survive_closed_stdout,
+    write_json_atomically,
+)
 from specviz.decoding.decoder import PromptTooLongError
-from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted, TraceWriter
-from specviz.decoding.stats import RunStats
+from specviz.decoding.events import Event, Iteration, RunFinished
+from specviz.decoding.settings import RunSettings, gamma_fields
+from specviz.decoding.stats import RunStats, summary_of
 from specviz.models import ModelError, oom_errors
-from specviz.render.console import StreamPrinter, add_baseline, summary_dict, summary_table
-from specviz.session import AUTO_GAMMA_CAP, ModelOptions, RunSettings, Session
+from specviz.render.console import StreamPrinter, summary_table
+from specviz.session import ModelOptions, Session
+
+DEFAULT_PROMPT = "Write a Python function that checks whether a string is a palindrome."
 
 
 def options_from_args(args: Any, with_draft: bool) -> ModelOptions:
@@ -32,12 +43,13 @@ def options_from_args(args: Any, with_draft: bool) -> ModelOptions:
 
 
 def settings_from_args(args: Any) -> RunSettings:
-    auto = args.gamma == "auto"
+    """The decoding flags (cli._decode_args) as settings; raises ValueError naming a bad flag."""
+    gamma, auto_gamma = gamma_fields(args.gamma)
     return RunSettings(
-        prompt=args.prompt,
+        prompt=_prompt(args),
         drafter=args.drafter,
-        gamma=AUTO_GAMMA_CAP if auto else args.gamma,
-        auto_gamma=auto,
+        gamma=gamma,
+        auto_gamma=auto_gamma,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
@@ -54,25 +66,40 @@ def settings_from_args(args: Any) -> RunSettings:
     )
 
 
-def consume(
-    events: Iterator[Event], sinks: list[Any], decode: Any = None
-) -> tuple[RunStarted | None, RunFinished | None, RunStats]:
-    """Feed every event to every sink. Ctrl-C closes the run as ``cancelled`` (the sinks see that
-    event, so a trace stays well-formed) and returns what was decoded."""
+def _prompt(args: Any) -> str:
+    """The positional prompt, or ``--prompt-file`` (``-``: standard input) for long prompts."""
+    prompt_file = getattr(args, "prompt_file", None)
+    if prompt_file is None:
+        return args.prompt if args.prompt is not None else DEFAULT_PROMPT
+    if args.prompt is not None:
+        raise ValueError("give the prompt either as an argument or with --prompt-file, not both")
+    try:
+        raw = sys.stdin.buffer.read() if str(prompt_file) == "-" else Path(prompt_file).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"--prompt-file {prompt_file}: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"--prompt-file {prompt_file} is not UTF-8 text (byte {exc.start}): re-encode it as UTF-8"
+        ) from None
+
+
+def consume(events: Iterator[Event], sinks: list[Any], decode: Any = None) -> RunStats:
+    """Feed every event to every sink and return the run's stats. Ctrl-C closes the run as
+    ``cancelled`` (the sinks see that event, so a trace stays well-formed) and returns what was
+    decoded."""
     stats = RunStats()
-    started: RunStarted | None = None
     generated: list[int] = []
     try:
         for event in events:
             stats.observe(event)
-            if isinstance(event, RunStarted):
-                started = event
-            elif isinstance(event, Iteration):
+            if isinstance(event, Iteration):
                 generated.extend(event.new_token_ids)
             for sink in sinks:
                 sink(event)
             if isinstance(event, RunFinished):
-                return started, event, stats
+                return stats
     except KeyboardInterrupt:
         cancelled = RunFinished(
             reason="cancelled",
@@ -84,16 +111,22 @@ def consume(
         stats.observe(cancelled)
         for sink in sinks:
             sink(cancelled)
-        return started, cancelled, stats
-    return started, None, stats
+    return stats
 
 
 def main(args: Any) -> int:
     console = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
-    settings = settings_from_args(args)
-    if settings.gamma < 0 or settings.max_new_tokens < 1:
-        err.print("[red]error:[/red] --gamma must be >= 0 and --max-new-tokens >= 1")
+    survive_closed_stdout(console)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        # Checked before the UI opens and before any model loads: a bad flag or an output path
+        # that cannot be written is a one-line error at once, not a traceback minutes later.
+        settings = settings_from_args(args)
+        for path, flag in ((args.trace, "--trace"), (getattr(args, "json", None), "--json")):
+            if path is not None:
+                check_writable(path, flag)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     options = options_from_args(args, with_draft=settings.drafter == "model")
     if not args.headless:
@@ -102,6 +135,7 @@ def main(args: Any) -> int:
 
         open_live(options, settings, args.trace)
         return 0
+    recorder = TraceRecorder(args.trace) if args.trace else None
     try:
         session = _load(options, err)
         session.warm_up()
@@ -109,32 +143,30 @@ def main(args: Any) -> int:
             with err.status("measuring the target's verify cost T(k) for automatic γ (once per setup)…"):
                 session.costs(settings.gamma + 1)
         with ExitStack() as stack:
-            # The trace comes first: an interrupt while printing an event still records it.
+            # The trace comes first: an interrupt while printing an event still records it. It is
+            # opened at the first event, so a run that fails before one leaves an old trace alone.
             recorders: list[Any] = []
-            if args.trace:
-                stream = stack.enter_context(args.trace.open("w", encoding="utf-8"))
-                recorders.append(TraceWriter(stream).write)
+            if recorder is not None:
+                stack.callback(recorder.close)
+                recorders.append(recorder)
             sinks = [*recorders, StreamPrinter(console, show_rejected=not args.hide_rejected)]
-            started, finished, stats = consume(session.speculative(settings), sinks, session.codec.decode)
-            assert started is not None
-            summary = summary_dict(started, finished, stats)
-            interrupted = finished is not None and finished.reason == "cancelled"
+            stats = consume(session.speculative(settings), sinks, session.codec.decode)
+            interrupted = _cancelled(stats)
+            baseline: RunStats | None = None
             if args.baseline and not interrupted:
                 console.print("[dim]plain decoding baseline (same target, settings and seed)…[/dim]")
                 # The trace gets the baseline too: `specviz replay` can then race the two runs.
-                b_started, b_finished, b_stats = consume(session.plain(settings), recorders)
-                assert b_started is not None
-                if b_finished is not None and b_finished.reason == "cancelled":
-                    interrupted = True
-                else:
-                    add_baseline(summary, summary_dict(b_started, b_finished, b_stats))
+                plain = consume(session.plain(settings), recorders)
+                interrupted = _cancelled(plain)
+                baseline = None if interrupted else plain
+            summary = summary_of(stats, baseline)
     except (ModelError, PromptTooLongError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         return 2
     except KeyboardInterrupt:
+        written = recorder is not None and recorder.events > 0
         err.print(
-            "\n[yellow]interrupted[/yellow]"
-            + (f": the trace so far is in {args.trace}" if args.trace else "")
+            "\n[yellow]interrupted[/yellow]" + (f": the trace so far is in {args.trace}" if written else "")
         )
         return 130
     except oom_errors() as exc:
@@ -143,14 +175,19 @@ def main(args: Any) -> int:
             "Try --dtype bfloat16, a smaller --max-new-tokens or --gamma, or --device cpu."
         )
         return 3
+    if args.json:
+        write_json_atomically(args.json, summary)
     console.print(summary_table(summary))
     if args.json:
-        args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
         console.print(f"[dim]summary written to {args.json}[/dim]")
     if interrupted:
         err.print("[yellow]interrupted: the summary covers what was decoded[/yellow]")
         return 130
     return 0
+
+
+def _cancelled(stats: RunStats) -> bool:
+    return stats.finished is not None and stats.finished.reason == "cancelled"
 
 
 def _load(options: ModelOptions, err: Console) -> Session:

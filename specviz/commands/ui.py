@@ -8,11 +8,11 @@ quantization, packing) and every run setting the UI does not edit comes from the
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from specviz.decoding.events import Event
 from specviz.models import ModelError, list_models, oom_errors
@@ -20,58 +20,33 @@ from specviz.progress import Progress
 from specviz.session import ModelOptions, RunSettings, Session
 from specviz.session.compute_thread import ComputeThread
 from specviz.tui.model_loading import LoadedModels, ModelChoice, ModelEntry, ModelLoadError
+from specviz.tui.source import EventSourceFactory
 
 
-def make_factory(session: Session, base: RunSettings, compute: ComputeThread | None = None) -> Any:
-    """The UI's EventSourceFactory: its settings mapped onto the session's, extras kept from ``base``.
+def make_factory(session: Session, compute: ComputeThread | None = None) -> EventSourceFactory:
+    """The UI's EventSourceFactory: the UI edits the session's own RunSettings, so each run's
+    settings go to the session as they are (flags the UI has no key for ride along unchanged).
 
     ``compute``: the thread that loaded the session, where every decoding step then runs too
     (see compute_thread.py); None decodes on whichever thread pulls the events."""
-    from specviz.tui.source import RunSettings as UiSettings
-
     # Runs share the session's model caches. A cancelled run's worker may still be inside its
     # last iteration when the next run starts, so each run holds the lock until it is closed.
     lock = threading.Lock()
 
-    def factory(ui: UiSettings) -> Iterator[Event]:
-        settings = replace(
-            base,
-            prompt=ui.prompt,
-            gamma=ui.gamma,
-            temperature=ui.temperature,
-            top_k=ui.top_k,
-            top_p=ui.top_p,
-            seed=ui.seed,
-            drafter=ui.drafter,
-            max_new_tokens=ui.max_new_tokens,
-        )
-        return _locked(lock, session, settings, ui.mode == "autoregressive", compute)
+    def factory(settings: RunSettings) -> Iterator[Event]:
+        return _locked(lock, session, settings, compute)
 
     return factory
 
 
 def _locked(
-    lock: threading.Lock, session: Session, settings: RunSettings, plain: bool, compute: ComputeThread | None
+    lock: threading.Lock, session: Session, settings: RunSettings, compute: ComputeThread | None
 ) -> Iterator[Event]:
     # A lazy generator: one iteration per next(), so pausing the UI pauses the decoder itself.
     with lock:
+        plain = settings.mode == "autoregressive"
         events = session.plain(settings) if plain else session.speculative(settings)
         yield from (compute.iterate(events) if compute is not None else events)
-
-
-def ui_settings(settings: RunSettings) -> Any:
-    from specviz.tui.source import RunSettings as UiSettings
-
-    return UiSettings(
-        prompt=settings.prompt,
-        gamma=max(1, settings.gamma),
-        temperature=settings.temperature,
-        top_k=settings.top_k,
-        top_p=settings.top_p,
-        seed=settings.seed,
-        drafter=settings.drafter,
-        max_new_tokens=settings.max_new_tokens,
-    )
 
 
 def open_live(options: ModelOptions, settings: RunSettings, record_to: Path | None) -> None:
@@ -81,7 +56,7 @@ def open_live(options: ModelOptions, settings: RunSettings, record_to: Path | No
     run_loading(
         SessionLoader(options, settings),
         ModelChoice(options.target, options.draft),
-        ui_settings(settings),
+        settings,
         record_to=record_to,
     )
 
@@ -91,10 +66,12 @@ def open_replay(path: Path) -> int:
     from specviz.tui.app import run_replay
 
     try:
-        run_replay(path)
+        problems = run_replay(path)
     except TraceError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    for problem in problems:  # shown in the UI as well; repeated here where it stays visible
+        print(f"warning: {problem}", file=sys.stderr)
     return 0
 
 
@@ -185,9 +162,9 @@ class SessionLoader:
             ) from exc
         finally:
             narrator.mute()
-        info = session.info(replace(self._base, drafter="model"), with_draft=True)
+        info = session.info(self._base.evolve(drafter="model"), with_draft=True)
         return LoadedModels(
-            factory=make_factory(session, self._base, self._compute),
+            factory=make_factory(session, self._compute),
             drafters=("model", "ngram") if session.draft is not None else ("ngram",),
             target=info.target,
             draft=info.draft,

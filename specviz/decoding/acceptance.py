@@ -3,19 +3,25 @@
 Given ``k`` drafted tokens, the distributions they were drawn from (``draft_probs``) and the
 target's distributions at the same positions plus one more (``target_probs``):
 
-- drafted token ``i`` is **accepted** when ``u_i < min(1, target_probs[i, x_i] / draft_probs[i, x_i])``
-  with ``u_i ~ U(0, 1)``; in greedy mode when ``x_i == argmax target_probs[i]``;
-- the first failure is **rejected**; the target then draws a **resampled** token from the
-  residual ``norm(max(0, target_probs[i] - draft_probs[i]))`` (greedy: the argmax);
+- drafted token ``i`` is **accepted** with the rule's acceptance probability; for the lossless
+  rule when ``u_i < min(1, target_probs[i, x_i] / draft_probs[i, x_i])`` with ``u_i ~ U(0, 1)``;
+  in greedy mode (every rule) when ``x_i == argmax target_probs[i]``;
+- the first failure is **rejected**; the target then draws a **resampled** token from the rule's
+  correction distribution, for the lossless rule the residual
+  ``norm(max(0, target_probs[i] - draft_probs[i]))`` (greedy: the argmax of ``target_probs[i]``);
 - if all ``k`` are accepted, the target draws a **bonus** token from ``target_probs[k]``.
 
-Each emitted token is then distributed exactly as ``target_probs`` (see tests/test_acceptance.py).
+That loop is written once, in :meth:`AcceptanceRule.__call__`; a rule supplies only its acceptance
+probability and its correction. :data:`verify` is the lossless rule, the decoder's default: each
+emitted token is then distributed exactly as ``target_probs`` (see tests/decoding/test_acceptance.py).
+The lossy rules kept for comparison live in :mod:`specviz.decoding.lossy`.
 A deterministic drafter (n-gram) passes ``draft_probs=None``: a one-hot distribution on its token.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 import torch
 
@@ -29,9 +35,22 @@ class VerifyResult:
     next_kind: str  # "resampled" or "bonus"
     next_dist: torch.Tensor  # [vocab] distribution next_token was drawn from
     ratios: list[float]  # target_prob / draft_prob per drafted token (greedy: 1.0 or 0.0)
-    uniforms: list[float | None]  # u per verified drafted token; None when greedy or not reached
+    uniforms: list[float | None]  # u per verified drafted token; None when greedy, not reached or not drawn
     draft_token_probs: list[float]
     target_token_probs: list[float]
+
+
+class Verifier(Protocol):
+    """What the decoder calls to verify a draft; every :class:`AcceptanceRule` is one."""
+
+    def __call__(
+        self,
+        draft_tokens: torch.Tensor,  # [k] int64
+        draft_probs: torch.Tensor | None,  # [k, vocab]; None for a deterministic drafter
+        target_probs: torch.Tensor,  # [k + 1, vocab]
+        generator: torch.Generator,
+        greedy: bool,
+    ) -> VerifyResult: ...
 
 
 def one_hot_draft(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -53,65 +72,123 @@ def residual(target_probs: torch.Tensor, draft_probs: torch.Tensor) -> torch.Ten
     return torch.where(mass > 1e-12, diff / mass.clamp_min(1e-30), target_probs)
 
 
-def verify(
-    draft_tokens: torch.Tensor,  # [k] int64
-    draft_probs: torch.Tensor | None,  # [k, vocab]; None for a deterministic drafter
-    target_probs: torch.Tensor,  # [k + 1, vocab]
-    generator: torch.Generator,
-    greedy: bool,
-) -> VerifyResult:
-    k = int(draft_tokens.shape[0])
-    if target_probs.shape[0] != k + 1:
-        raise ValueError(f"target_probs must have k+1={k + 1} rows, got {target_probs.shape[0]}")
-    if draft_probs is None:
-        draft_probs = one_hot_draft(draft_tokens, target_probs.shape[-1])
+class AcceptanceRule:
+    """An acceptance rule: when a drafted token is accepted, and what is emitted after a rejection.
 
-    idx = torch.arange(k, device=draft_tokens.device)
-    draft_token_probs = draft_probs[idx, draft_tokens].tolist()  # q(x_i)
-    target_token_probs = target_probs[idx, draft_tokens].tolist()  # p(x_i)
+    A rule is a :class:`Verifier` (calling it runs the verify loop with it) and, through the same
+    two methods, is described exactly enough for :func:`specviz.decoding.lossy.exact_output_distribution`
+    to enumerate the loop. Greedy decoding never consults the rule: acceptance is argmax matching,
+    which every rule here reduces to on one-hot target rows.
+    """
 
-    ratios: list[float] = []
-    uniforms: list[float | None] = []
-    if greedy:
-        argmax = target_probs[:k].argmax(dim=-1).tolist()
+    lossy: ClassVar[bool]  # True: the output no longer follows the target's distribution
+    # Whether acceptance compares a uniform with the acceptance probability. A rule that draws
+    # none cuts deterministically: its acceptance probability is always 0 or 1.
+    draws_uniforms: ClassVar[bool]
+
+    def acceptance_probabilities(
+        self, draft_token_probs: list[float], target_token_probs: list[float], target_probs: torch.Tensor
+    ) -> list[float]:
+        """P(accept) of each of k drafted tokens, from the draft's and the target's probability of
+        it and the target's rows at the drafted positions, ``target_probs`` ``[k, vocab]`` (a rule
+        may read the whole row). One call per verify: it runs every decoding iteration."""
+        raise NotImplementedError
+
+    def correction(self, draft_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+        """Distribution ``[vocab]`` of the token emitted after a rejection at a position whose
+        draft and target rows are ``draft_probs`` and ``target_probs`` (both ``[vocab]``)."""
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        draft_tokens: torch.Tensor,  # [k] int64
+        draft_probs: torch.Tensor | None,  # [k, vocab]; None for a deterministic drafter
+        target_probs: torch.Tensor,  # [k + 1, vocab]
+        generator: torch.Generator,
+        greedy: bool,
+    ) -> VerifyResult:
+        """The verify loop: walk the drafted tokens to the first rejection, then emit one more token."""
+        k = int(draft_tokens.shape[0])
+        if target_probs.shape[0] != k + 1:
+            raise ValueError(f"target_probs must have k+1={k + 1} rows, got {target_probs.shape[0]}")
+        if draft_probs is None:
+            draft_probs = one_hot_draft(draft_tokens, target_probs.shape[-1])
+
+        idx = torch.arange(k, device=draft_tokens.device)
+        # Read out once as Python floats: the loop below runs per drafted token, every iteration.
+        draft_token_probs = draft_probs[idx, draft_tokens].tolist()  # q(x_i)
+        target_token_probs = target_probs[idx, draft_tokens].tolist()  # p(x_i)
+
+        ratios: list[float] = []
+        uniforms: list[float | None] = []
         n_accepted = k
-        for i, token in enumerate(draft_tokens.tolist()):
-            ok = token == argmax[i]
-            ratios.append(1.0 if ok else 0.0)
-            uniforms.append(None)
-            if not ok:
-                n_accepted = i
-                break
-        dist = target_probs[n_accepted]
-        token = int(dist.argmax())
-    else:
-        # One uniform per drafted token, drawn up front so the random stream does not depend on
-        # where the first rejection falls.
-        u_all = torch.rand(k, generator=generator, device=generator.device).tolist()
-        n_accepted = k
-        for i in range(k):
-            q, p = draft_token_probs[i], target_token_probs[i]
-            ratio = p / q if q > 0 else float("inf")
-            ratios.append(ratio)
-            uniforms.append(u_all[i])
-            if not u_all[i] < min(1.0, ratio):
-                n_accepted = i
-                break
-        if n_accepted < k:
-            dist = residual(target_probs[n_accepted], draft_probs[n_accepted])
+        if greedy:
+            argmax = target_probs[:k].argmax(dim=-1).tolist()
+            for i, token in enumerate(draft_tokens.tolist()):
+                ok = token == argmax[i]
+                ratios.append(1.0 if ok else 0.0)
+                uniforms.append(None)
+                if not ok:
+                    n_accepted = i
+                    break
+            dist = target_probs[n_accepted]  # [vocab]
+            token = int(dist.argmax())
         else:
-            dist = target_probs[k]
-        token = int(sample(dist.unsqueeze(0), generator)[0])
-    return VerifyResult(
-        n_accepted=n_accepted,
-        next_token=token,
-        next_kind="bonus" if n_accepted == k else "resampled",
-        next_dist=dist,
-        ratios=ratios,
-        uniforms=uniforms,
-        draft_token_probs=draft_token_probs,
-        target_token_probs=target_token_probs,
-    )
+            # One uniform per drafted token, drawn up front so the random stream does not depend on
+            # where the first rejection falls.
+            drawn: list[float | None] = (
+                torch.rand(k, generator=generator, device=generator.device).tolist()
+                if self.draws_uniforms
+                else [None] * k
+            )
+            accept = self.acceptance_probabilities(draft_token_probs, target_token_probs, target_probs[:k])
+            for i in range(k):
+                q, p = draft_token_probs[i], target_token_probs[i]
+                ratios.append(p / q if q > 0 else float("inf"))
+                u = drawn[i]
+                uniforms.append(u)
+                if not (accept[i] >= 1.0 if u is None else u < accept[i]):
+                    n_accepted = i
+                    break
+            if n_accepted < k:
+                dist = self.correction(draft_probs[n_accepted], target_probs[n_accepted])
+            else:
+                dist = target_probs[k]
+            token = int(sample(dist.unsqueeze(0), generator)[0])
+        return VerifyResult(
+            n_accepted=n_accepted,
+            next_token=token,
+            next_kind="bonus" if n_accepted == k else "resampled",
+            next_dist=dist,
+            ratios=ratios,
+            uniforms=uniforms,
+            draft_token_probs=draft_token_probs,
+            target_token_probs=target_token_probs,
+        )
+
+
+@dataclass(frozen=True)
+class LosslessRule(AcceptanceRule):
+    """Rejection sampling: accept with ``min(1, target_prob / draft_prob)``, correct from the residual.
+
+    The one rule that keeps the target's output distribution, for any draft distribution.
+    """
+
+    lossy: ClassVar[bool] = False
+    draws_uniforms: ClassVar[bool] = True
+
+    def acceptance_probabilities(
+        self, draft_token_probs: list[float], target_token_probs: list[float], target_probs: torch.Tensor
+    ) -> list[float]:
+        # min(1, p / q) without dividing where the answer is 1 (which covers q = 0)
+        return [1.0 if p >= q else p / q for q, p in zip(draft_token_probs, target_token_probs, strict=True)]
+
+    def correction(self, draft_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+        return residual(target_probs, draft_probs)
+
+
+verify: AcceptanceRule = LosslessRule()
+"""The lossless verifier, the decoder's default (see :class:`LosslessRule`)."""
 
 
 def output_distribution(target_probs: torch.Tensor, draft_probs: torch.Tensor) -> torch.Tensor:

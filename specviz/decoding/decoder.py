@@ -13,7 +13,7 @@ from typing import Protocol
 
 import torch
 
-from specviz.decoding.acceptance import VerifyResult, one_hot_draft, verify
+from specviz.decoding.acceptance import Verifier, one_hot_draft, verify
 from specviz.decoding.backends import CausalLM
 from specviz.decoding.drafters import Drafter
 from specviz.decoding.events import (
@@ -41,19 +41,6 @@ class PromptTooLongError(ValueError):
     pass
 
 
-class Verifier(Protocol):
-    """The signature of :func:`specviz.decoding.acceptance.verify`."""
-
-    def __call__(
-        self,
-        draft_tokens: torch.Tensor,  # [k]
-        draft_probs: torch.Tensor | None,  # [k, vocab]
-        target_probs: torch.Tensor,  # [k + 1, vocab]
-        generator: torch.Generator,
-        greedy: bool,
-    ) -> VerifyResult: ...
-
-
 @dataclass(frozen=True)
 class DecodeConfig:
     max_new_tokens: int = 128
@@ -64,14 +51,16 @@ class DecodeConfig:
     stop_strings: tuple[str, ...] = ()
     context_length: int | None = None  # the target's window; None = unbounded
     top_n: int = 5  # entries of the correction's distribution recorded per iteration
-    # The acceptance rule. Only the default is lossless; others exist to measure what a shortcut
-    # costs and must set ``lossy`` so every consumer labels the run.
+    # The acceptance rule (see acceptance.py). Only the lossless one keeps the target's
+    # distribution; others exist to measure what a shortcut costs and must set ``lossy`` so every
+    # consumer labels the run.
     verifier: Verifier = verify
     lossy: bool = False
 
     def __post_init__(self) -> None:
-        if self.verifier is not verify and not self.lossy and getattr(self.verifier, "lossy", True):
-            raise ValueError("a non-default acceptance rule must be labelled: pass lossy=True")
+        # A verifier that does not declare itself lossless (any plain callable) counts as lossy.
+        if getattr(self.verifier, "lossy", True) and not self.lossy:
+            raise ValueError("a lossy or unknown acceptance rule must be labelled: pass lossy=True")
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,16 @@ class TraceWriter:
         self._stream.flush()
 
 
+def write_trace(path: str | Path, events: Iterable[Event]) -> Path:
+    """Write ``events`` (one run or several, in order) as a JSON-lines trace; return the path."""
+    path = Path(path)
+    with path.open("w", encoding="utf-8") as handle:
+        writer = TraceWriter(handle)
+        for event in events:
+            writer.write(event)
+    return path
+
+
 def read_trace(path: str | Path) -> Iterator[Event]:
     """Yield the events of a JSON-lines trace; any unreadable line raises TraceError naming it.
 

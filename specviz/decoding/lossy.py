@@ -1,21 +1,21 @@
 """Lossy acceptance rules, kept only to *measure* what a shortcut costs against the lossless rule.
 
-Each rule here is a drop-in :class:`~specviz.decoding.decoder.Verifier` (same signature as
-:func:`specviz.decoding.acceptance.verify`) for ``DecodeConfig(verifier=..., lossy=True)``. None of
-them preserves the target's output distribution; a run that uses one must say so
-(``RunStarted.lossy``).
+Each rule here is an :class:`~specviz.decoding.acceptance.AcceptanceRule`, so a drop-in
+:class:`~specviz.decoding.acceptance.Verifier` for ``DecodeConfig(verifier=..., lossy=True)``: it
+runs the same verify loop as :data:`~specviz.decoding.acceptance.verify` and differs only in when
+it accepts and what it emits after a rejection. None of them preserves the target's output
+distribution; a run that uses one must say so (``RunStarted.lossy``).
 
-- :func:`threshold_verifier` (the lab notebook's rule): accept a drafted token when the target gives
-  it more than ``tau``.
-- :func:`typical_verifier` (typical acceptance, Medusa, Cai et al. 2024): accept when the target
-  gives it more than ``min(epsilon, delta * exp(-H(target_probs)))``.
+- :class:`ThresholdRule`: accept a drafted token when the target gives it more than ``tau``.
+- :class:`TypicalRule` (typical acceptance, Medusa, Cai et al. 2024): accept when the target gives
+  it more than ``min(epsilon, delta * exp(-H(target_probs)))``.
+
+:func:`rule_for` maps the settings' rule name (``--rule``) to a rule.
 
 To say *how* lossy a rule is, :func:`exact_output_distribution` enumerates every branch of the
 speculative loop on exact toy models (:class:`~specviz.decoding.backends.TableLM`) and returns the
 exact distribution of the generated sequence; :func:`total_variation` compares it with
-:func:`exact_target_distribution`. For real models, :func:`estimate_tv_from_samples` gives the
-empirical TV of sampled outputs (with :func:`tv_permutation_baseline` as the value "no difference"
-would produce at that sample size).
+:func:`exact_target_distribution`.
 
 Why the exact computation has to enumerate the loop rather than multiply per-token distributions:
 with a lossy rule, the distribution of the *i*-th committed token depends on where it falls in the
@@ -26,153 +26,58 @@ budget (the loop drafts fewer tokens near the end) and on the draft distribution
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from collections.abc import Hashable, Sequence
+from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 import torch
 
-from specviz.decoding.acceptance import VerifyResult, one_hot_draft, residual, verify
+from specviz.decoding.acceptance import AcceptanceRule, verify
 from specviz.decoding.backends import TableLM
-from specviz.decoding.sampling import SamplingConfig, sample, to_probs
+from specviz.decoding.sampling import SamplingConfig, to_probs
 
 SequenceDist = dict[tuple[int, ...], float]
 
 
-class ExactRule(Protocol):
-    """An acceptance rule described well enough to compute its output distribution exactly.
+class _CutRule(AcceptanceRule):
+    """A lossy rule that accepts a drafted token iff the target gives it more than ``threshold(row)``.
 
-    Rows are ``[vocab]`` float64 distributions at one drafted position.
+    The cut is deterministic, so it draws no uniforms. The first failure is replaced by a token
+    drawn from the target row itself, not from the residual: that is what makes these rules lossy.
     """
-
-    lossy: ClassVar[bool]
-
-    def acceptance_probability(
-        self, draft_probs: torch.Tensor, target_probs: torch.Tensor, token: int
-    ) -> float: ...
-
-    def correction(self, draft_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
-        """Distribution ``[vocab]`` of the token emitted after a rejection at this position."""
-        ...
-
-
-@dataclass(frozen=True)
-class LosslessRule:
-    """The standard rule (:func:`acceptance.verify`), described for exact enumeration."""
-
-    lossy: ClassVar[bool] = False
-
-    def acceptance_probability(
-        self, draft_probs: torch.Tensor, target_probs: torch.Tensor, token: int
-    ) -> float:
-        q, p = float(draft_probs[token]), float(target_probs[token])
-        return 1.0 if q <= 0 else min(1.0, p / q)
-
-    def correction(self, draft_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
-        return residual(target_probs, draft_probs)
-
-    def __call__(
-        self,
-        draft_tokens: torch.Tensor,  # [k]
-        draft_probs: torch.Tensor | None,  # [k, vocab]
-        target_probs: torch.Tensor,  # [k + 1, vocab]
-        generator: torch.Generator,
-        greedy: bool,
-    ) -> VerifyResult:
-        return verify(draft_tokens, draft_probs, target_probs, generator, greedy)
-
-
-def _cut_verify(
-    thresholds: list[float],
-    draft_tokens: torch.Tensor,  # [k]
-    draft_probs: torch.Tensor | None,  # [k, vocab]
-    target_probs: torch.Tensor,  # [k + 1, vocab]
-    generator: torch.Generator,
-    greedy: bool,
-) -> VerifyResult:
-    """Deterministic-cut verification shared by the lossy rules.
-
-    Drafted token ``i`` is accepted iff ``target_probs[i, x_i] > thresholds[i]``. The first failure is
-    replaced by a token drawn from ``target_probs[i]`` itself (not from the residual: that is what
-    makes these rules lossy), and a full acceptance earns a bonus token from ``target_probs[k]``.
-    Greedy mode emits the argmax instead of drawing, so it never touches ``generator``.
-    """
-    k = int(draft_tokens.shape[0])
-    if target_probs.shape[0] != k + 1:
-        raise ValueError(f"target_probs must have k+1={k + 1} rows, got {target_probs.shape[0]}")
-    if draft_probs is None:
-        draft_probs = one_hot_draft(draft_tokens, target_probs.shape[-1])
-    idx = torch.arange(k, device=draft_tokens.device)
-    draft_token_probs = draft_probs[idx, draft_tokens].tolist()
-    target_token_probs = target_probs[idx, draft_tokens].tolist()
-
-    ratios: list[float] = []
-    uniforms: list[float | None] = []
-    n_accepted = k
-    for i in range(k):
-        q, p = draft_token_probs[i], target_token_probs[i]
-        ratios.append(p / q if q > 0 else float("inf"))
-        uniforms.append(None)  # the rule draws no uniform: acceptance is a deterministic cut
-        if not p > thresholds[i]:
-            n_accepted = i
-            break
-    dist = target_probs[n_accepted]  # [vocab]
-    token = int(dist.argmax()) if greedy else int(sample(dist.unsqueeze(0), generator)[0])
-    return VerifyResult(
-        n_accepted=n_accepted,
-        next_token=token,
-        next_kind="bonus" if n_accepted == k else "resampled",
-        next_dist=dist,
-        ratios=ratios,
-        uniforms=uniforms,
-        draft_token_probs=draft_token_probs,
-        target_token_probs=target_token_probs,
-    )
-
-
-class _CutRule:
-    """A lossy rule that accepts a drafted token iff the target gives it more than ``threshold(row)``."""
 
     lossy: ClassVar[bool] = True
+    draws_uniforms: ClassVar[bool] = False
 
     def threshold(self, target_probs: torch.Tensor) -> float:  # target_probs: [vocab]
         raise NotImplementedError
 
-    def acceptance_probability(
-        self, draft_probs: torch.Tensor, target_probs: torch.Tensor, token: int
-    ) -> float:
-        return 1.0 if float(target_probs[token]) > self.threshold(target_probs) else 0.0
+    def acceptance_probabilities(
+        self, draft_token_probs: list[float], target_token_probs: list[float], target_probs: torch.Tensor
+    ) -> list[float]:
+        return [
+            1.0 if p > self.threshold(row) else 0.0
+            for p, row in zip(target_token_probs, target_probs, strict=True)
+        ]
 
     def correction(self, draft_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
         return target_probs
 
-    def __call__(
-        self,
-        draft_tokens: torch.Tensor,  # [k]
-        draft_probs: torch.Tensor | None,  # [k, vocab]
-        target_probs: torch.Tensor,  # [k + 1, vocab]
-        generator: torch.Generator,
-        greedy: bool,
-    ) -> VerifyResult:
-        k = int(draft_tokens.shape[0])
-        thresholds = [self.threshold(target_probs[i]) for i in range(k)]
-        return _cut_verify(thresholds, draft_tokens, draft_probs, target_probs, generator, greedy)
-
 
 @dataclass(frozen=True)
 class ThresholdRule(_CutRule):
-    """The lab notebook's rule, as the issue describes it (LOSSY).
+    """Accept drafted token ``x`` iff ``target_probs[i, x] > tau``, ignoring the draft's probability (LOSSY).
 
-    What the lab did, as reported to us (we have not seen the notebook itself): accept drafted token
-    ``x`` iff ``target_probs[i, x] > tau``, ignoring the draft's probability entirely; on the first
-    failure emit a token sampled from ``target_probs[i]``. What we chose where that description is
-    silent: the correction is drawn from the *plain* target row (not the residual), the tokens after
-    the failure are discarded as in the lossless rule, and a full acceptance earns a bonus token from
-    ``target_probs[k]``. With greedy decoding (one-hot target rows) it coincides with greedy
-    verification for any ``tau < 1``. With sampling it is lossy twice over: every token the target
-    gives more than ``tau`` is emitted at the *draft's* rate, and the correction row still contains
-    the tokens the draft had its chance to propose, so they are over-emitted too.
+    The rule as it was reported to us (we have not seen its original code): accept on the target's
+    probability alone; on the first failure emit a token sampled from ``target_probs[i]``. What we
+    chose where that description is silent: the correction is drawn from the *plain* target row
+    (not the residual), the tokens after the failure are discarded as in the lossless rule, and a
+    full acceptance earns a bonus token from ``target_probs[k]``. With greedy decoding (one-hot
+    target rows) it coincides with greedy verification for any ``tau < 1``. With sampling it is
+    lossy twice over: every token the target gives more than ``tau`` is emitted at the *draft's*
+    rate, and the correction row still contains the tokens the draft had its chance to propose, so
+    they are over-emitted too.
     """
 
     tau: float
@@ -217,7 +122,7 @@ class TypicalRule(_CutRule):
 
 
 def threshold_verifier(tau: float) -> ThresholdRule:
-    """The lab notebook's lossy rule as a Verifier (see :class:`ThresholdRule`)."""
+    """The threshold rule as a Verifier (see :class:`ThresholdRule`)."""
     return ThresholdRule(tau)
 
 
@@ -226,15 +131,24 @@ def typical_verifier(epsilon: float, delta: float) -> TypicalRule:
     return TypicalRule(epsilon=epsilon, delta=delta)
 
 
-def as_exact_rule(verifier: object) -> ExactRule:
-    """The exact description of a verifier: :func:`acceptance.verify` or one of this module's rules."""
-    if verifier is verify:
-        return LosslessRule()
-    if hasattr(verifier, "acceptance_probability") and hasattr(verifier, "correction"):
-        return verifier  # type: ignore[return-value]
+def rule_for(name: str, tau: float, typical_epsilon: float, typical_delta: float) -> AcceptanceRule:
+    """The rule a run's settings name; only "lossless" keeps the target's distribution (``rule.lossy``)."""
+    if name == "lossless":
+        return verify
+    if name == "threshold":
+        return threshold_verifier(tau)
+    if name == "typical":
+        return typical_verifier(typical_epsilon, typical_delta)
+    raise ValueError(f"unknown acceptance rule {name!r}: use lossless, threshold or typical")
+
+
+def as_exact_rule(verifier: object) -> AcceptanceRule:
+    """The exact description of a verifier: it must be an :class:`AcceptanceRule`."""
+    if isinstance(verifier, AcceptanceRule):
+        return verifier
     raise TypeError(
-        f"{verifier!r} has no exact description (acceptance_probability, correction): "
-        "only acceptance.verify and the rules of specviz.decoding.lossy can be enumerated"
+        f"{verifier!r} has no exact description (acceptance_probabilities, correction): "
+        "only acceptance rules (acceptance.verify and the rules of specviz.decoding.lossy) can be enumerated"
     )
 
 
@@ -267,7 +181,7 @@ def exact_output_distribution(
     n_tokens: int,
     sampling: SamplingConfig,
     gamma: int,
-    verifier: object = verify,
+    verifier: AcceptanceRule = verify,
 ) -> SequenceDist:
     """Exact distribution of the ``n_tokens`` generated by the speculative loop with ``verifier``.
 
@@ -281,7 +195,7 @@ def exact_output_distribution(
     ``n_tokens`` tiny (e.g. 4, 2, 3).
 
     Worked example: with ``verifier=acceptance.verify`` the result equals
-    :func:`exact_target_distribution` (the losslessness theorem, checked in tests/test_lossy.py).
+    :func:`exact_target_distribution` (the losslessness theorem, checked in tests/decoding/test_lossy.py).
     """
     rule = as_exact_rule(verifier)
     if target.vocab_size != drafter_model.vocab_size:
@@ -314,7 +228,10 @@ def exact_output_distribution(
             for i in range(k + 1):
                 target_row = _row(target, context + list(drafted[:i]), sampling)  # [vocab]
                 if i < k:
-                    accept = rule.acceptance_probability(draft_rows[i], target_row, drafted[i])
+                    token = drafted[i]
+                    (accept,) = rule.acceptance_probabilities(
+                        [float(draft_rows[i][token])], [float(target_row[token])], target_row.unsqueeze(0)
+                    )
                     stop, emit = reach * (1.0 - accept), rule.correction(draft_rows[i], target_row)
                 else:
                     accept, stop, emit = 0.0, reach, target_row  # bonus after full acceptance
@@ -338,46 +255,3 @@ def total_variation(dist_a: dict[Hashable, float], dist_b: dict[Hashable, float]
     """``0.5 * sum_x |a(x) - b(x)|`` over the union of supports (missing keys count as 0)."""
     keys = set(dist_a) | set(dist_b)
     return 0.5 * sum(abs(dist_a.get(x, 0.0) - dist_b.get(x, 0.0)) for x in keys)
-
-
-def _empirical(samples: Sequence[Sequence[int]], prefix_len: int | None) -> dict[Hashable, float]:
-    keys = [tuple(s) if prefix_len is None else tuple(s[:prefix_len]) for s in samples]
-    counts = Counter(keys)
-    return {key: c / len(keys) for key, c in counts.items()}
-
-
-def estimate_tv_from_samples(
-    samples_a: Sequence[Sequence[int]],
-    samples_b: Sequence[Sequence[int]],
-    prefix_len: int | None = None,
-) -> float:
-    """Empirical TV between two sets of generated token sequences (for real models).
-
-    Compares the empirical distributions of the whole sequences (``prefix_len=None``) or of their
-    first ``prefix_len`` tokens. It is biased upwards: two samples of the *same* distribution give
-    a positive TV, roughly ``sqrt(outcomes / samples)`` while outcomes are many, and ~1 when almost
-    every sequence is unique (whole sequences from a real model). Use a short prefix (1 or 2 tokens)
-    and read the result against :func:`tv_permutation_baseline` at the same sample sizes.
-    """
-    if not samples_a or not samples_b:
-        raise ValueError("need at least one sample on each side")
-    return total_variation(_empirical(samples_a, prefix_len), _empirical(samples_b, prefix_len))
-
-
-def tv_permutation_baseline(
-    samples_a: Sequence[Sequence[int]],
-    samples_b: Sequence[Sequence[int]],
-    generator: torch.Generator,
-    prefix_len: int | None = None,
-    rounds: int = 20,
-) -> float:
-    """Mean empirical TV after randomly relabelling the pooled samples into two groups of the same
-    sizes: what :func:`estimate_tv_from_samples` reads when there is no difference at all."""
-    pooled = list(samples_a) + list(samples_b)
-    n_a = len(samples_a)
-    total = 0.0
-    for _ in range(rounds):
-        order = torch.randperm(len(pooled), generator=generator).tolist()
-        shuffled = [pooled[i] for i in order]
-        total += estimate_tv_from_samples(shuffled[:n_a], shuffled[n_a:], prefix_len)
-    return total / rounds

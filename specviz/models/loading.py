@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import socket
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +42,23 @@ def resolve_device(device: str) -> str:
     import torch
 
     if device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
+        kind = device.split(":")[0]
+        if kind not in ("cpu", "cuda", "mps"):
+            raise ModelError(f"unknown --device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+        if kind == "cuda" and not torch.cuda.is_available():
             raise ModelError(
                 f"--device {device} was asked for but torch sees no CUDA device (use --device cpu)"
+            )
+        if kind == "cuda" and ":" in device:
+            index = device.split(":", 1)[1]
+            if not index.isdigit() or int(index) >= torch.cuda.device_count():
+                raise ModelError(
+                    f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s), "
+                    "numbered from 0"
+                )
+        if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ModelError(
+                f"--device {device} was asked for but this torch has no MPS device (use --device cpu)"
             )
         return device
     if torch.cuda.is_available():
@@ -88,6 +105,40 @@ def _locate(spec: str, progress: Progress) -> tuple[str, dict[str, Any]]:
         raise ModelError(f"{path} is neither a model folder nor a .gguf file")
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ModelError(f"model path {spec} does not exist")
+    return _hub(spec)
+
+
+def _hub(spec: str) -> tuple[str, dict[str, Any]]:
+    """A hub id: from the local hub cache if it is there, else from the hub, which is checked first.
+
+    Without this check an unreachable hub costs about 50 s of transformers' retries before the
+    same error; a typo of a packaged name fails at once with the name it was probably meant to be.
+    """
+    close = difflib.get_close_matches(spec, list(PACKAGED), n=1, cutoff=0.75)
+    if not spec.strip() or (close and "/" not in spec):
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ModelError(
+            f"unknown model {spec!r}: {hint}Use a packaged name ({', '.join(PACKAGED)}; see `specviz models`), "
+            "a local checkpoint folder, a .gguf file or a hub id."
+        )
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(spec, "config.json"), str):
+        return spec, {"local_files_only": True}
+    reason = None
+    if constants.HF_HUB_OFFLINE:
+        reason = "HF_HUB_OFFLINE is set"
+    else:
+        host = urllib.parse.urlparse(constants.ENDPOINT).hostname or ""
+        try:
+            socket.create_connection((host, 443), timeout=3).close()
+        except OSError:
+            reason = "the hub cannot be reached from this machine"
+    if reason:
+        raise ModelError(
+            f"{spec!r} is not a packaged model ({', '.join(PACKAGED)}), not an existing local path, "
+            f"and not in the local hub cache; {reason}. Use a packaged name or a local checkpoint folder."
+        )
     return spec, {}
 
 
@@ -105,6 +156,7 @@ def load_model(
     ``pack``: on CPU in float32, pre-pack the Linear weights for oneDNN (see packing.py): faster
     single steps and nearly flat multi-token verification. Ignored elsewhere.
     """
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     where, extra = _locate(spec, progress)
@@ -121,6 +173,15 @@ def load_model(
             use_safetensors=None if "gguf_file" in extra else _prefer_safetensors(where),
             **kwargs,
         )
+    except SafetensorError as exc:
+        raise ModelError(
+            f"the weights of {spec} cannot be read ({exc}): the file is damaged or cut short. "
+            + (
+                f"Run `specviz models --pull {spec}` to repair the cache."
+                if spec in PACKAGED
+                else "Copy or download the checkpoint again."
+            )
+        ) from exc
     except OSError as exc:
         hint = (
             f"{spec!r} is not a packaged model ({', '.join(PACKAGED)}), not an existing local path, "
@@ -179,9 +240,26 @@ def quantize_draft(lm: LoadedModel, scheme: str) -> str:
         raise ModelError(f"unknown draft quantization {scheme!r}: use auto, int8 or none")
     if lm.device.type != "cpu":
         raise ModelError("--draft-quant int8 works on CPU only; use --draft-quant none on this device")
+    from specviz.models.packing import release_replaced, shared_tensor_ids
+
+    # One Linear at a time and in place: quantize_dynamic on the whole model would first
+    # deep-copy it (a second float32 draft), and the float32 weights of the layers already done
+    # would stay resident until the end. Each layer gets the same default dynamic qconfig either
+    # way, so the result is the same.
+    model = lm.model
+    names = [name for name, module in model.named_modules() if type(module) is torch.nn.Linear]
+    shared = shared_tensor_ids(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's migration notice; the API still works
-        lm.model = torch.ao.quantization.quantize_dynamic(lm.model, {torch.nn.Linear}, dtype=torch.qint8)
+        for name in names:
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            linear = getattr(parent, child)
+            holder = torch.nn.Sequential(linear)  # quantize_dynamic swaps children, never its root
+            torch.ao.quantization.quantize_dynamic(holder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+            setattr(parent, child, holder[0])
+            release_replaced([linear.weight, linear.bias], shared)
+            del linear, holder
     return scheme
 
 
@@ -193,5 +271,30 @@ def oom_errors() -> tuple[type[BaseException], ...]:
 
 
 def same_vocabulary(target: LoadedModel, draft: LoadedModel) -> bool:
-    """Whether draft token ids mean the same strings to the target (then ids pass straight through)."""
-    return bool(target.tokenizer.get_vocab() == draft.tokenizer.get_vocab())
+    """Whether token ids can pass straight between the two models.
+
+    Equal tokenizers are not enough: the draft must also embed every id the target can emit
+    (its logits' width). A draft with fewer embedding rows would crash on the first target token
+    past its table, so such a pair is treated as two vocabularies and bridged like any
+    cross-tokenizer pair (see decoding/drafters/cross_tokenizer.py).
+    """
+    rows = embedding_rows(draft.model)
+    if rows < len(draft.tokenizer):
+        raise ModelError(
+            f"the draft {draft.spec} has {rows} embedding rows but its tokenizer has {len(draft.tokenizer)} "
+            "tokens: it cannot read every token it would be given. Use another draft model, or "
+            "--drafter ngram (no draft model)."
+        )
+    if target.tokenizer.get_vocab() != draft.tokenizer.get_vocab():
+        return False
+    return rows >= logit_width(target.model)
+
+
+def embedding_rows(model: Any) -> int:
+    """How many token ids ``model`` can take as input."""
+    return int(model.get_input_embeddings().weight.shape[0])
+
+
+def logit_width(model: Any) -> int:
+    """How many token ids ``model`` can emit (the width of its logits)."""
+    return int(getattr(model.config, "vocab_size", None) or embedding_rows(model))

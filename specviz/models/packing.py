@@ -58,16 +58,73 @@ def can_pack(model: Any) -> bool:
 
 
 def pack_linear_layers(model: nn.Module) -> int:
-    """Replace every float32 CPU ``nn.Linear`` in ``model`` in place; returns how many were packed."""
-    targets = [
-        (name, module)
+    """Replace every float32 CPU ``nn.Linear`` in ``model`` in place; returns how many were packed.
+
+    One layer at a time, so the peak is the model plus one packed layer rather than two models:
+    nothing here keeps the replaced ``nn.Linear`` alive, and when its weight lies in a
+    memory-mapped checkpoint the pages the copy just read are handed back (see
+    ``release_replaced``), since otherwise they would stay resident beside the packed copy.
+    """
+    names = [
+        name
         for name, module in model.named_modules()
         if type(module) is nn.Linear
         and module.weight.device.type == "cpu"
         and module.weight.dtype == torch.float32
     ]
-    for name, module in targets:
+    shared = shared_tensor_ids(model)
+    for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, PackedLinear(module))
-    return len(targets)
+        linear = getattr(parent, child)
+        setattr(parent, child, PackedLinear(linear))
+        release_replaced([linear.weight, linear.bias], shared)
+        del linear
+    return len(names)
+
+
+def _span(tensor: torch.Tensor) -> tuple[int, int]:
+    """(address, length in bytes) of the memory a tensor reads."""
+    return tensor.data_ptr(), tensor.numel() * tensor.element_size()
+
+
+def shared_tensor_ids(model: nn.Module) -> set[int]:
+    """ids of the parameters and buffers whose memory another registration also reads.
+
+    Tied weights (an lm_head that *is* the input embedding) and views into one storage: their
+    pages must stay, because the other user still needs them after one of them is replaced.
+    """
+    tensors = [
+        t
+        for _, t in (
+            *model.named_parameters(remove_duplicate=False),
+            *model.named_buffers(remove_duplicate=False),
+        )
+        if t is not None and t.layout == torch.strided and t.numel() > 0
+    ]
+    spans = [_span(t) for t in tensors]
+    shared: set[int] = set()
+    for i, (start_i, length_i) in enumerate(spans):
+        for j in range(i + 1, len(spans)):
+            start_j, length_j = spans[j]
+            if start_i < start_j + length_j and start_j < start_i + length_i:
+                shared.update((id(tensors[i]), id(tensors[j])))
+    return shared
+
+
+def release_replaced(tensors: list[torch.Tensor | None], shared: set[int]) -> int:
+    """Hand back the memory-mapped checkpoint pages of tensors that were just copied and replaced.
+
+    A safetensors checkpoint is memory-mapped: a weight read once to be packed or quantized keeps
+    its pages resident (counted in the process's memory) for as long as the file stays mapped,
+    which is as long as any other weight of that file lives. Anonymous memory is left to the
+    allocator (it is freed when the last reference goes). Returns the bytes released.
+    """
+    from specviz.models.memory import release_file_pages
+
+    spans = [
+        _span(t)
+        for t in tensors
+        if t is not None and id(t) not in shared and t.device.type == "cpu" and t.layout == torch.strided
+    ]
+    return release_file_pages(spans)

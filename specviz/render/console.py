@@ -14,7 +14,6 @@ from rich.table import Table
 from rich.text import Text
 
 from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted
-from specviz.decoding.stats import RunStats
 
 STYLES = {
     "accepted": "green",
@@ -89,6 +88,7 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
+    """The ``--json`` summary (``specviz.decoding.stats.summary_of``) as a table; None prints "–"."""
     table = Table(title="specviz run summary", show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -112,7 +112,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             ("baseline tokens/s (plain, same settings)", _fmt(summary["baseline_tokens_per_s"], ".2f")),
             ("target step (ms/token, plain)", _fmt(_ms(summary["target_step_s"]), ".1f")),
             ("c = draft step / target step", _fmt(summary["cost_ratio_c"])),
-            ("speedup (measured, this run)", _fmt(summary["speedup"], ".2f") + "x"),
+            ("speedup (measured, this run)", _times(summary["speedup"])),
         ]
         if summary["temperature"] == 0:
             verdict = "yes" if summary["identical"] else "NO"
@@ -126,54 +126,9 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def _times(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio:.2f}x"
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
-
-
-def summary_dict(started: RunStarted, finished: RunFinished | None, stats: RunStats) -> dict[str, Any]:
-    """The ``--json`` summary; keys are a public interface for other tools."""
-    return {
-        "text": finished.text if finished else None,
-        "token_ids": list(finished.token_ids) if finished else [],
-        "finish_reason": finished.reason if finished else "cancelled",
-        "iterations": stats.iterations,
-        "drafted": stats.drafted,
-        "accepted": stats.accepted,
-        "acceptance_rate": stats.acceptance_rate,
-        "alpha_estimate": stats.alpha_estimate,
-        "mean_accepted_length": stats.mean_accepted_length,
-        "per_position_acceptance": stats.per_position_acceptance,
-        "tokens_per_s": stats.tokens_per_s,
-        "decode_time_s": stats.decode_time_s,
-        "draft_time_s": stats.draft_time_s,
-        "verify_time_s": stats.verify_time_s,
-        "draft_step_s": stats.draft_step_s,
-        "verify_step_s": stats.verify_step_s,
-        "prefill_time_s": started.prefill_time_s,
-        "target": started.target,
-        "draft": started.draft,
-        "drafter": started.drafter,
-        "gamma": started.gamma,
-        "temperature": started.temperature,
-        "top_k": started.top_k,
-        "top_p": started.top_p,
-        "seed": started.seed,
-        "max_new_tokens": started.max_new_tokens,
-        "device": started.device,
-        "dtype": started.dtype,
-        "prompt_tokens": len(started.prompt_token_ids),
-        "lossy": started.lossy,
-    }
-
-
-def add_baseline(summary: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
-    target_step = baseline["decode_time_s"] / max(1, len(baseline["token_ids"]))
-    summary.update(
-        baseline_tokens_per_s=baseline["tokens_per_s"],
-        baseline_text=baseline["text"],
-        target_step_s=target_step,
-        cost_ratio_c=(summary["draft_step_s"] / target_step) if summary["draft_step_s"] else None,
-        speedup=summary["tokens_per_s"] / baseline["tokens_per_s"] if baseline["tokens_per_s"] else None,
-        identical=summary["token_ids"] == baseline["token_ids"],
-    )
-    return summary

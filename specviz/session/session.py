@@ -10,11 +10,13 @@ from typing import Any
 import torch
 
 from specviz.decoding.backends import HFBackend
+from specviz.decoding.costs import CostTable
 from specviz.decoding.decoder import DecodeConfig, RunInfo, autoregressive_decode, speculative_decode
 from specviz.decoding.drafters import Drafter, ModelDrafter, NgramDrafter
-from specviz.decoding.drafters.paced import CostTable, PacedDrafter
+from specviz.decoding.drafters.paced import PacedDrafter
 from specviz.decoding.events import Event
 from specviz.decoding.sampling import SamplingConfig
+from specviz.decoding.settings import RunSettings
 from specviz.models import LoadedModel, load_model, quantize_draft, same_vocabulary
 
 
@@ -32,10 +34,6 @@ class HFCodec:
         return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
 
 
-# The most tokens automatic γ may draft in one iteration (``--gamma auto``).
-AUTO_GAMMA_CAP = 16
-
-
 @dataclass(frozen=True)
 class ModelOptions:
     target: str
@@ -48,45 +46,12 @@ class ModelOptions:
     pack: str = "auto"  # auto: oneDNN-packed Linear weights on CPU float32 (see packing.py); none
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    prompt: str
-    drafter: str = "model"  # "model" or "ngram"
-    gamma: int = 8
-    temperature: float = 0.0
-    top_k: int | None = None
-    top_p: float | None = None
-    seed: int = 0
-    max_new_tokens: int = 128
-    chat: bool = False
-    ngram_max: int = 3
-    # Stop drafting below this draft top-probability (lossless). With γ=8 it was the best measured
-    # setting across the bench categories on a 2-core CPU (bf16 target, int8 draft).
-    draft_confidence: float | None = 0.4
-    adaptive: bool = False  # adaptive draft length: γ becomes the cap (see ModelDrafter)
-    # Automatic γ: each iteration drafts the cost-optimal number of tokens (0 = a plain step)
-    # from measured T(k) and a running acceptance estimate; γ becomes the cap (see pacing.py).
-    auto_gamma: bool = False
-    cross_method: str = "auto"  # different tokenizers: text (greedy) or tli (sampling); see cross_tokenizer
-    rule: str = "lossless"  # lossless | threshold | typical (the last two only for comparison: lossy)
-    tau: float = 0.1  # threshold rule: accept when target_prob > tau
-    typical_epsilon: float = 0.09
-    typical_delta: float = 0.3
-
-
 def acceptance_rule(settings: RunSettings) -> tuple[Any, bool]:
-    """(verifier, lossy) for the settings' rule; only "lossless" keeps the target's distribution."""
-    from specviz.decoding.acceptance import verify
+    """(verifier, lossy) for the settings' rule (see decoding.lossy.rule_for)."""
+    from specviz.decoding.lossy import rule_for
 
-    if settings.rule == "lossless":
-        return verify, False
-    from specviz.decoding.lossy import threshold_verifier, typical_verifier
-
-    if settings.rule == "threshold":
-        return threshold_verifier(settings.tau), True
-    if settings.rule == "typical":
-        return typical_verifier(settings.typical_epsilon, settings.typical_delta), True
-    raise ValueError(f"unknown acceptance rule {settings.rule!r}: use lossless, threshold or typical")
+    rule = rule_for(settings.rule, settings.tau, settings.typical_epsilon, settings.typical_delta)
+    return rule, rule.lossy
 
 
 class Session:
@@ -124,8 +89,9 @@ class Session:
                 pack=options.pack != "none" and not int8_draft,
                 **kwargs,
             )
-            # Different tokenizers are bridged through text (cross_tokenizer.py) instead of
-            # feeding one model's token ids to the other.
+            # Different tokenizers (or a draft that cannot embed every id the target emits) are
+            # bridged by decoding/drafters/cross_tokenizer.py (through text when greedy, token-level
+            # intersection when sampling) instead of feeding one model's token ids to the other.
             self.same_vocab = same_vocabulary(self.target, self.draft)
             if progress and int8_draft:
                 progress(f"quantizing {options.draft} to int8", 0, 1)
@@ -207,12 +173,12 @@ class Session:
         )
 
     def paced(self, drafter: Drafter, settings: RunSettings) -> Drafter:
-        """``drafter`` under automatic γ when the settings ask for it (see decoding/pacing.py)."""
+        """``drafter`` under automatic γ when the settings ask for it (see decoding/drafters/paced.py)."""
         if not settings.auto_gamma:
             return drafter
         costs = self.costs(settings.gamma + 1)
         if drafter.name == "ngram":  # a lookup in a token list costs nothing next to a forward
-            costs = CostTable(0.0, costs.verify_s)
+            costs = costs.without_draft_cost()
         return PacedDrafter(drafter, costs)
 
     def costs(self, max_k: int) -> CostTable:
@@ -242,7 +208,7 @@ class Session:
             self._costs = load_or_measure(key, self.target_backend, self.draft_backend, max_k, report)
             if stages and self._progress:
                 self._progress(stages[-1], 1, 1)
-        return CostTable(self._costs.draft_step_s, self._costs.verify_s[:max_k])
+        return self._costs.up_to(max_k)
 
     def speculative(self, settings: RunSettings, prompt_ids: list[int] | None = None) -> Iterator[Event]:
         prompt_ids = self.encode(settings) if prompt_ids is None else prompt_ids

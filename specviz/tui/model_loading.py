@@ -59,3 +59,16 @@ class ModelLoader(Protocol):
     def load(self, choice: ModelChoice, progress: Progress) -> LoadedModels:
         """Load ``choice`` (blocking; called in a worker thread); raise ModelLoadError on failure."""
         ...
+
+
+def drafter_after_switch(current: str, drafters: tuple[str, ...], previous: LoadedModels | None) -> str:
+    """The drafter the next run uses once a new pair (offering ``drafters``) replaces ``previous``.
+
+    Without a draft model only the n-gram drafter is left; when a draft model was just added to a
+    pair that had none, the user switched to get it, so the model drafter is picked again.
+    """
+    if current not in drafters:
+        return drafters[0]
+    if previous is not None and previous.draft is None and "model" in drafters:
+        return "model"
+    return current

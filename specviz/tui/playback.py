@@ -5,6 +5,15 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # playback speed ladder: times the measured pace
+TICK_S = 1 / 30  # how often a playing clock is advanced and the screen redrawn
+
+
+def step_speed(speed: float, direction: int) -> float:
+    """The speed ``direction`` rungs up (or down) the ladder from the rung nearest ``speed``, clamped."""
+    i = min(range(len(SPEEDS)), key=lambda k: abs(SPEEDS[k] - speed))
+    return SPEEDS[max(0, min(len(SPEEDS) - 1, i + direction))]
+
 
 class PaceClock:
     """Maps elapsed playback time to the number of iterations shown.

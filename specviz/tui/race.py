@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from specviz.tui.recording import Recording
@@ -39,3 +40,32 @@ def speedup_text(plain: Recording, speculative: Recording) -> str | None:
     if not (tp > 0 and ts > 0 and np_ and ns):
         return None
     return f"{(ns / ts) / (np_ / tp):.2f}× tokens/s"
+
+
+@dataclass(frozen=True)
+class ReplayRoles:
+    """The part each run of a recorded trace plays on screen."""
+
+    main: Recording  # the run the replay opens on: the last speculative run, else the last run
+    baseline: Recording | None  # the last plain run, if it is not the main one
+    race: tuple[Recording, Recording] | None  # (plain, speculative) when the trace holds both
+
+
+def replay_roles(runs: Sequence[Recording]) -> ReplayRoles:
+    """Pick the runs of a trace (``runs`` not empty) to show, compare against, and race."""
+    speculative = [r for r in runs if r.speculative]
+    plain = [r for r in runs if not r.speculative]
+    main = speculative[-1] if speculative else runs[-1]
+    baseline = plain[-1] if plain and main is not plain[-1] else None
+    race = (plain[-1], speculative[-1]) if speculative and plain else None
+    return ReplayRoles(main, baseline, race)
+
+
+def fair_baseline(run: Recording, baseline: Recording | None) -> Recording | None:
+    """``baseline`` if it is a plain run of the same model and device: only then is its tokens/s fair."""
+    if baseline is None or baseline is run or run.started is None or baseline.started is None:
+        return None
+    a, b = run.started, baseline.started
+    if (a.target, a.device, a.dtype) != (b.target, b.device, b.dtype):
+        return None
+    return baseline

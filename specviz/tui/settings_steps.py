@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+from specviz.decoding.settings import AUTO_GAMMA_CAP
+
 TEMPERATURES: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5)
 TOP_KS: tuple[int | None, ...] = (1, 2, 3, 5, 10, 20, 40, 50, 100, None)
 TOP_PS: tuple[float | None, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99, None)
 MAX_NEW_TOKENS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048)
+# γ (or automatic γ's cap) one at a time, up to automatic γ's default cap: the verify costs measured
+# when the models load cover that far. The command line may ask for more; a key press then comes
+# back to the top rung.
+GAMMAS: tuple[int, ...] = tuple(range(1, AUTO_GAMMA_CAP + 1))
 
 T = TypeVar("T")  # a rung: int, float, or None for "off"
 

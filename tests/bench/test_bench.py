@@ -1,4 +1,5 @@
-"""The benchmark's aggregation and cost model on synthetic data, and the command on tiny models."""
+"""The benchmark's aggregation on synthetic data, and the command on tiny models (the cost model
+is tested in tests/decoding/test_costs.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ import json
 
 import pytest
 
-from specviz.bench.costs import Costs, predicted_run_s, predicted_speedup
 from specviz.bench.report import best_per_method, summarise
 from specviz.bench.runner import Measurement
 from specviz.cli import main
-from specviz.decoding.theory import speedup
 from tests.support.tiny_models import save_tiny_checkpoint
 
 
@@ -67,31 +66,6 @@ def test_summary_speedup_is_per_prompt_ratio_geomean_and_checks_identity() -> No
     assert entry["identical"] is False  # prompt b differs in its last token
     best = best_per_method(summary)
     assert best["greedy"]["code"]["specviz_model"] is entry
-
-
-def test_cost_model_matches_leviathan_when_verification_is_free() -> None:
-    t1, draft, gamma, alpha = 0.3, 0.06, 4, 0.8
-    costs = Costs(verify_s=[t1] * 16, draft_step_s=draft, context_tokens=128)
-    expected_tokens = (1 - alpha ** (gamma + 1)) / (1 - alpha)
-    assert predicted_speedup(costs, gamma, expected_tokens, uses_draft=True) == pytest.approx(
-        speedup(alpha, gamma, draft / t1)
-    )
-    growing = Costs(verify_s=[t1 * (1 + 0.3 * k) for k in range(16)], draft_step_s=draft, context_tokens=128)
-    assert growing.verify(2.5) == pytest.approx((growing.verify_s[1] + growing.verify_s[2]) / 2)
-    assert predicted_speedup(growing, gamma, expected_tokens, True) < predicted_speedup(
-        costs, gamma, expected_tokens, True
-    )
-
-
-def test_run_prediction_counts_the_prefill() -> None:
-    costs = Costs(verify_s=[0.2, 0.25, 0.3, 0.35], draft_step_s=0.02, context_tokens=16)
-    # 4 iterations drafting 3 tokens each: 12 draft steps + 4 * T(4), after a 1.5 s prefill.
-    assert predicted_run_s(costs, 16, 4, 12, True, 1.5) == pytest.approx(1.5 + 12 * 0.02 + 4 * 0.35)
-    assert predicted_run_s(costs, 16, 4, 12, False, 0.0) == pytest.approx(4 * 0.35)  # lookup: free drafts
-    plain = predicted_run_s(costs, 16, 16, 0, False, 1.5)
-    assert plain == pytest.approx(1.5 + 16 * 0.2)
-    # 4 tokens per 0.59 s iteration is 6.8 tok/s against 5 tok/s plain; the shared prefill dilutes that.
-    assert plain / predicted_run_s(costs, 16, 4, 12, True, 1.5) < 2.0
 
 
 def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:

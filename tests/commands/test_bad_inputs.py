@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from specviz.cli import main
+from specviz.decoding.events import RunFinished, read_trace
+from tests.support.tiny_models import save_tiny_checkpoint
 
 
 @pytest.mark.parametrize(
@@ -23,3 +31,104 @@ def test_theory_refuses_values_that_mean_nothing(argv: list[str], message: str, 
     captured = capsys.readouterr()
     assert message in captured.err and "Traceback" not in captured.err
     assert captured.out == ""
+
+
+# -- specviz run: nothing lost, nothing waited for ---------------------------------------------
+
+OLD_TRACE = '{"an": "older trace"}\n'
+
+
+@pytest.fixture(scope="module")
+def tiny_target(tmp_path_factory) -> str:
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("models") / "target", seed=1)
+
+
+def _run(target: str, *extra: str) -> list[str]:
+    return ["run", "--headless", "--target", target, "--drafter", "ngram", "--device", "cpu", *extra]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--temperature=-1"], "--temperature must be a finite number >= 0"),
+        (["--temperature", "nan"], "--temperature must be a finite number >= 0"),
+        (["--temperature", "inf"], "--temperature must be a finite number >= 0"),
+        (["--top-p", "2"], "--top-p must be in (0, 1]"),
+        (["--top-k", "0"], "--top-k must be >= 1"),
+        (["--gamma=-3"], "--gamma must be a whole number >= 0"),
+    ],
+)
+def test_bad_flags_fail_before_loading_and_keep_an_old_trace(tmp_path, extra, message, capsys) -> None:
+    """No model is loaded (the target does not even exist) and the old trace is left as it was."""
+    trace = tmp_path / "old.jsonl"
+    trace.write_text(OLD_TRACE)
+    assert main(_run(str(tmp_path / "no-such-model"), "--trace", str(trace), *extra, "hi")) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert trace.read_text() == OLD_TRACE
+
+
+def test_a_prompt_that_fails_after_loading_keeps_an_old_trace(tmp_path, tiny_target, capsys) -> None:
+    trace = tmp_path / "old.jsonl"
+    trace.write_text(OLD_TRACE)
+    assert main(_run(tiny_target, "--trace", str(trace), "")) == 2
+    assert "the prompt is empty" in capsys.readouterr().err
+    assert trace.read_text() == OLD_TRACE
+
+
+@pytest.mark.parametrize("flag", ["--json", "--trace"])
+def test_output_paths_are_checked_before_any_model_loads(tmp_path, flag: str, capsys) -> None:
+    missing_folder = tmp_path / "nowhere" / "out.json"
+    assert main(_run(str(tmp_path / "no-such-model"), flag, str(missing_folder), "hi")) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {missing_folder}" in err and "does not exist" in err
+    assert main(_run(str(tmp_path / "no-such-model"), flag, str(tmp_path), "hi")) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_a_prompt_file_is_read_and_must_be_utf8(tmp_path, tiny_target, capsys) -> None:
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("déjà vu " * 12, encoding="utf-8")  # 96 byte-level tokens; the context is 256
+    out = tmp_path / "s.json"
+    argv = _run(tiny_target, "--prompt-file", str(prompt), "--max-new-tokens", "3", "--json", str(out))
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["prompt_tokens"] == len("déjà vu ".encode()) * 12
+    prompt.write_bytes(b"caf\xe9")  # Latin-1
+    assert main(_run(tiny_target, "--prompt-file", str(prompt))) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().err
+    assert main(_run(tiny_target, "--prompt-file", str(prompt), "also a prompt")) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_a_closed_stdout_still_writes_the_trace_and_summary(tmp_path, tiny_target) -> None:
+    """``specviz run ... | head -1`` used to end with no --json and a trace without run_finished."""
+    out, trace = tmp_path / "s.json", tmp_path / "t.jsonl"
+    cmd = [sys.executable, "-m", "specviz.cli", *_run(tiny_target, "--max-new-tokens", "16")]
+    cmd += ["--json", str(out), "--trace", str(trace), "def add("]
+    shell = " ".join(shlex.quote(part) for part in cmd) + " | head -c 1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["finish_reason"] in ("max_new_tokens", "eos")
+    assert isinstance(list(read_trace(trace))[-1], RunFinished)
+
+
+# -- specviz replay: what is valid is replayed, what is missing is said --------------------------
+
+
+def test_replay_of_a_cut_trace_shows_what_it_has_and_warns(tmp_path, capsys) -> None:
+    whole = (Path(__file__).parents[1] / "support" / "data" / "sampled.jsonl").read_text().splitlines()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(whole[:3]) + "\n" + whole[3][:40])
+    assert main(["replay", "--headless", str(cut)]) == 0
+    captured = capsys.readouterr()
+    assert "specviz run summary" in captured.out
+    assert "cut.jsonl:4: cut short" in captured.err and "has no run_finished" in captured.err
+
+
+@pytest.mark.parametrize(("content", "message"), [(b"", "is empty"), (b"\xff\xfe\x00\x01", "not text")])
+def test_replay_of_a_file_with_no_events_is_an_error(tmp_path, content: bytes, message: str, capsys) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(content)
+    assert main(["replay", "--headless", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

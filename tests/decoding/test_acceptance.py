@@ -6,7 +6,8 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from specviz.decoding.acceptance import output_distribution, residual, verify
+from specviz.decoding.acceptance import AcceptanceRule, output_distribution, residual, verify
+from specviz.decoding.sampling import sample
 
 
 def _random_dist(vocab: int, seed: int, zeros: int = 0) -> torch.Tensor:
@@ -96,3 +97,55 @@ def test_deterministic_draft_is_one_hot(cpu_generator) -> None:
     assert verify(torch.tensor([0]), None, target_probs, cpu_generator, greedy=False).draft_token_probs == [
         1.0
     ]
+
+
+def test_lossless_random_stream_is_k_uniforms_then_one_draw() -> None:
+    """Traces replay only if the stream stays put: k uniforms up front, then the correction's draw."""
+    target_probs = torch.tensor([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.25, 0.25]])  # [k + 1, vocab]
+    draft_probs = torch.tensor([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])  # [k, vocab]
+    for seed in range(30):
+        result = verify(
+            torch.tensor([1, 0]), draft_probs, target_probs, torch.Generator().manual_seed(seed), False
+        )
+        replay = torch.Generator().manual_seed(seed)
+        uniforms = torch.rand(2, generator=replay).tolist()
+        n = result.n_accepted
+        reached = min(n + 1, 2)  # drafted tokens verified: up to and including the first rejection
+        assert result.uniforms == uniforms[:reached]
+        assert result.ratios == pytest.approx([0.6 / 0.5, 0.2 / 0.6][:reached])
+        assert n == (1 if uniforms[1] >= 0.2 / 0.6 else 2)  # position 0 always accepted: ratio > 1
+        expected = residual(target_probs[n], draft_probs[n]) if n < 2 else target_probs[2]
+        torch.testing.assert_close(result.next_dist, expected)
+        assert result.next_token == int(sample(expected.unsqueeze(0), replay)[0])
+
+
+class _AlwaysRejectFromTarget(AcceptanceRule):
+    """A rule written only against the rule interface: the loop around it is the shared one."""
+
+    lossy = True
+    draws_uniforms = False
+
+    def acceptance_probabilities(
+        self, draft_token_probs: list[float], target_token_probs: list[float], target_probs: torch.Tensor
+    ) -> list[float]:
+        return [0.0] * len(draft_token_probs)
+
+    def correction(self, draft_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+        return target_probs
+
+
+def test_a_rule_plugs_into_the_shared_loop(cpu_generator) -> None:
+    target_probs = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    rule = _AlwaysRejectFromTarget()
+    result = rule(torch.tensor([1]), None, target_probs, cpu_generator, greedy=False)
+    assert (result.n_accepted, result.next_kind, result.next_token, result.uniforms) == (
+        0,
+        "resampled",
+        1,
+        [None],
+    )
+    # Greedy never consults the rule: argmax matching accepts the target's own choice.
+    greedy = rule(torch.tensor([1]), None, target_probs, cpu_generator, greedy=True)
+    assert (greedy.n_accepted, greedy.next_kind, greedy.next_token) == (1, "bonus", 0)
+    with pytest.raises(ValueError, match="k\\+1"):
+        rule(torch.tensor([1]), None, target_probs[:1], cpu_generator, greedy=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from functools import partial
 
 import pytest
 import torch
@@ -18,8 +17,8 @@ from specviz.decoding.decoder import (
 )
 from specviz.decoding.drafters import Draft, ModelDrafter, NgramDrafter
 from specviz.decoding.events import Iteration, RunFinished, RunStarted
-from specviz.decoding.sampling import SamplingConfig, to_probs
-from tests.conftest import exact_sequence_distribution
+from specviz.decoding.lossy import exact_target_distribution
+from specviz.decoding.sampling import SamplingConfig
 
 
 def _finished(events) -> RunFinished:
@@ -52,7 +51,7 @@ def test_joint_distribution_of_speculative_sampling_equals_target(sampling, code
                 bonus += e.correction.kind == "bonus"
     assert rejected > 100 and bonus > 100, "the test must exercise both rejection and bonus paths"
 
-    exact = exact_sequence_distribution(target, prompt, n_tokens, partial(to_probs, config=sampling))
+    exact = exact_target_distribution(target, prompt, n_tokens, sampling)
     assert set(counts) <= set(exact), "emitted a sequence the target gives probability 0"
     seqs = sorted(exact)
     observed = [counts[s] for s in seqs]
@@ -74,7 +73,7 @@ def test_plain_sampling_matches_target_distribution(codec) -> None:
         ).token_ids
         for s in range(runs)
     )
-    exact = exact_sequence_distribution(target, prompt, n_tokens, partial(to_probs, config=sampling))
+    exact = exact_target_distribution(target, prompt, n_tokens, sampling)
     seqs = sorted(exact)
     total = sum(exact.values())
     assert chisquare([counts[s] for s in seqs], [exact[s] / total * runs for s in seqs]).pvalue > 1e-3
@@ -263,7 +262,7 @@ def test_joint_distribution_with_adaptive_drafting_and_vocab_padding(
         short_drafts += sum(1 for e in events if isinstance(e, Iteration) and 0 < len(e.drafted) < e.gamma)
     if confidence_stop is not None:
         assert short_drafts > 100, "the confidence stop must actually shorten drafts in this test"
-    exact = exact_sequence_distribution(target, prompt, n_tokens, partial(to_probs, config=sampling))
+    exact = exact_target_distribution(target, prompt, n_tokens, sampling)
     seqs = sorted(exact)
     total = sum(exact.values())
     p_value = chisquare([counts[s] for s in seqs], [exact[s] / total * runs for s in seqs]).pvalue

@@ -15,17 +15,19 @@ from specviz.decoding.decoder import DecodeConfig, speculative_decode
 from specviz.decoding.drafters import ModelDrafter
 from specviz.decoding.events import Iteration, RunFinished, RunStarted
 from specviz.decoding.lossy import (
+    ThresholdRule,
+    TypicalRule,
     as_exact_rule,
     entropy,
-    estimate_tv_from_samples,
     exact_output_distribution,
     exact_target_distribution,
+    rule_for,
     threshold_verifier,
     total_variation,
-    tv_permutation_baseline,
     typical_verifier,
 )
 from specviz.decoding.sampling import SamplingConfig
+from tests.support.tv import estimate_tv_from_samples, tv_permutation_baseline
 
 SAMPLINGS = [SamplingConfig(temperature=1.0), SamplingConfig(temperature=0.7, top_k=3, top_p=0.9)]
 SAMPLING_IDS = ["t1", "t0.7-topk3-topp0.9"]
@@ -143,8 +145,9 @@ def test_typical_threshold_worked_example() -> None:
     assert rule.threshold(uniform) == pytest.approx(0.075)
     peaked = torch.tensor([0.97, 0.01, 0.01, 0.01])  # low entropy: the bar is epsilon
     assert rule.threshold(peaked) == pytest.approx(0.09)
-    assert rule.acceptance_probability(uniform, uniform, 0) == 1.0
-    assert rule.acceptance_probability(uniform, peaked, 1) == 0.0
+    rows = torch.stack([uniform, peaked])  # [k, vocab]
+    # 0.25 > 0.075 on the flat row; 0.01 < 0.09 on the peaked one.
+    assert rule.acceptance_probabilities([0.25, 0.25], [0.25, 0.01], rows) == [1.0, 0.0]
     with pytest.raises(ValueError):
         typical_verifier(0.0, 0.3)
     with pytest.raises(ValueError):
@@ -168,3 +171,20 @@ def test_tv_helpers_worked_examples() -> None:
     same = [[int(x)] for x in torch.randint(0, 3, (400,), generator=gen)]
     baseline = tv_permutation_baseline(same[:200], same[200:], gen, rounds=10)
     assert 0 < baseline < 0.15
+
+
+def test_rule_names_map_to_rules() -> None:
+    assert rule_for("lossless", 0.1, 0.09, 0.3) is verify and not verify.lossy
+    assert rule_for("threshold", 0.2, 0.09, 0.3) == ThresholdRule(0.2)
+    assert rule_for("typical", 0.2, 0.05, 0.4) == TypicalRule(epsilon=0.05, delta=0.4)
+    assert rule_for("threshold", 0.2, 0.09, 0.3).lossy and rule_for("typical", 0.2, 0.09, 0.3).lossy
+    with pytest.raises(ValueError, match="unknown acceptance rule"):
+        rule_for("greedy", 0.1, 0.09, 0.3)
+
+
+def test_unlabelled_lossy_verifier_is_refused() -> None:
+    with pytest.raises(ValueError, match="lossy=True"):
+        DecodeConfig(verifier=threshold_verifier(0.1))
+    with pytest.raises(ValueError, match="lossy=True"):
+        DecodeConfig(verifier=lambda *args: None)  # type: ignore[arg-type]
+    assert DecodeConfig(verifier=threshold_verifier(0.1), lossy=True).lossy

@@ -1,40 +1,21 @@
-"""Automatic γ: the cost-optimal draft length, the running α estimate, and losslessness."""
+"""Automatic γ: the running α estimate, falling back to plain steps, losslessness, and the cost table
+kept per setup (the table and the cost-optimal length itself: tests/decoding/test_costs.py)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from functools import partial
 
 import pytest
-import torch
 from scipy.stats import chisquare
 
 from specviz.decoding.backends import TableLM
+from specviz.decoding.costs import CostTable
 from specviz.decoding.decoder import DecodeConfig, speculative_decode
 from specviz.decoding.drafters import ModelDrafter, NgramDrafter
-from specviz.decoding.drafters.paced import (
-    AcceptanceEstimate,
-    CostTable,
-    PacedDrafter,
-    best_length,
-    interpolate_costs,
-)
+from specviz.decoding.drafters.paced import AcceptanceEstimate, PacedDrafter
 from specviz.decoding.events import Iteration, RunFinished
-from specviz.decoding.sampling import SamplingConfig, to_probs
-from tests.conftest import exact_sequence_distribution
-
-
-def test_best_length_by_hand() -> None:
-    costs = CostTable(draft_step_s=0.1, verify_s=(1.0, 1.0, 1.0))
-    # alpha 0.5: k=0 -> 1/1 = 1.0; k=1 -> 1.5/1.1 = 1.364; k=2 -> 1.75/1.2 = 1.458
-    assert best_length(0.5, costs, cap=2) == 2
-    assert best_length(0.5, costs, cap=1) == 1
-    # alpha 0.05: k=1 -> 1.05/1.1 < 1, drafting does not pay
-    assert best_length(0.05, costs, cap=2) == 0
-    # verifying 3 tokens costs 2x: alpha 0.5, k=2 -> 1.75/2.2 = 0.80, k=1 -> 1.5/1.1 = 1.36
-    steep = CostTable(draft_step_s=0.1, verify_s=(1.0, 1.0, 2.0))
-    assert best_length(0.5, steep, cap=2) == 1
-    assert best_length(0.99, costs, cap=10) == 2  # never past the table
+from specviz.decoding.lossy import exact_target_distribution
+from specviz.decoding.sampling import SamplingConfig
 
 
 def test_acceptance_estimate_counts_trials_to_first_rejection() -> None:
@@ -46,13 +27,6 @@ def test_acceptance_estimate_counts_trials_to_first_rejection() -> None:
     decaying = AcceptanceEstimate(prior=0.5, prior_trials=2.0, decay=0.5)
     decaying.update(0, 2)
     assert decaying.value == pytest.approx((0.5 * 1.0 + 0) / (0.5 * 2.0 + 1))
-
-
-def test_interpolated_cost_table() -> None:
-    table = interpolate_costs(0.01, {1: 1.0, 3: 2.0, 5: 2.0}, max_k=6)
-    assert table.verify_s == pytest.approx((1.0, 1.5, 2.0, 2.0, 2.0, 2.0))
-    with pytest.raises(ValueError):
-        interpolate_costs(0.01, {2: 1.0}, max_k=3)
 
 
 def test_falls_back_to_plain_steps_and_probes(codec) -> None:
@@ -108,19 +82,11 @@ def test_joint_distribution_with_automatic_gamma(codec) -> None:
         counts[finished.token_ids] += 1
         lengths.update(e.gamma for e in events if isinstance(e, Iteration))
     assert all(lengths[k] > 200 for k in (0, 1, 2)), f"pacing must use every length here: {lengths}"
-    exact = exact_sequence_distribution(target, prompt, n_tokens, partial(to_probs, config=sampling))
+    exact = exact_target_distribution(target, prompt, n_tokens, sampling)
     seqs = sorted(exact)
     total = sum(exact.values())
     p_value = chisquare([counts[s] for s in seqs], [exact[s] / total * runs for s in seqs]).pvalue
     assert p_value > 1e-3, f"output distribution differs from the target (p={p_value:.2e})"
-
-
-def test_cost_table_validation() -> None:
-    with pytest.raises(ValueError):
-        CostTable(0.1, ())
-    with pytest.raises(ValueError):
-        CostTable(-0.1, (1.0,))
-    assert torch.isfinite(torch.tensor(CostTable(0.0, (1.0,)).tokens_per_s(1.0, 0)))
 
 
 def test_cost_table_is_measured_once_per_setup_and_monotone(tmp_path, monkeypatch) -> None:

@@ -10,7 +10,9 @@ from tests.support.tiny_models import save_tiny_checkpoint
 
 
 def _options(target: str, draft: str) -> ModelOptions:
-    return ModelOptions(target=target, draft=draft, device="cpu", dtype="float32", draft_quant="none", pack="none")
+    return ModelOptions(
+        target=target, draft=draft, device="cpu", dtype="float32", draft_quant="none", pack="none"
+    )
 
 
 def test_a_draft_with_fewer_rows_than_the_targets_logits_is_bridged_not_crashed(tmp_path) -> None:

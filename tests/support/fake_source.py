@@ -4,6 +4,10 @@ It exists for tests, demos and snapshot baselines: pure Python, seeded per run (
 torch. Its "target model" continues the prompt with a fixed passage, so greedy plain and greedy
 speculative runs emit identical tokens, as the real lossless decoder must. Its numbers (probabilities,
 timings) are synthetic and only meant to look like a real run.
+
+Identical by construction, a race on the fake proves nothing about the race's verdict; and nothing
+in a fake run shows whether a cancelled one stopped computing. The race and cancellation tests run
+the real decoder on tiny random models instead (tests/tui/test_tui_live_model.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from specviz.decoding.events import (
     RunStarted,
     TokenProb,
 )
-from specviz.tui.source import RunSettings
+from specviz.decoding.settings import RunSettings
 
 _PASSAGE = (
     "Speculative decoding lets a small draft model guess the next few tokens, and the large target "

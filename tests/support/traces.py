@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from specviz.decoding.events import Event
-from specviz.tui.source import RunSettings
+from specviz.decoding.settings import RunSettings
 from tests.support.fake_source import FakeSource
 
 DATA = Path(__file__).parent / "data"

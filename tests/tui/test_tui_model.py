@@ -1,27 +1,30 @@
-"""The UI's model, without Textual: wrapping, the recording and its stats, playback, the gate, the fake."""
+"""The UI's model, without Textual: wrapping, the recording and its stats, playback, the playhead, the
+gate, the live worker's body, the fake."""
 
 from __future__ import annotations
 
 import random
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
-from specviz.decoding.events import Iteration, RunFinished, RunStarted, dumps
+from specviz.decoding.events import Event, RunFinished, RunStarted, dumps, read_trace
+from specviz.decoding.settings import RunSettings
+from specviz.decoding.stats import RunStats
+from specviz.tui.live_decode import TraceFile, decode_runs
 from specviz.tui.pause_gate import PauseGate
 from specviz.tui.playback import PaceClock
+from specviz.tui.playhead import Playhead
 from specviz.tui.race import race_verdict
 from specviz.tui.recording import Recording, split_runs
-from specviz.tui.run_stats import (
-    acceptance_by_position,
-    accepted_length_histogram,
-    running_acceptance,
-    summarise,
-)
-from specviz.tui.source import RunSettings
 from specviz.tui.stream_layout import Piece, StreamLayout
+from specviz.tui.widgets.charts import ChartData, running_acceptance
 from tests.support.fake_source import FakeSource
 from tests.support.traces import DATA, greedy_race_events, sampled_events
+
+from .conftest import TIMEOUT_S, WatchedGate
 
 WORDS = [" the", " cat", "\n", " supercalifragilistic", ".", "x" * 25, " é", " 漢字", "\n\n", "a\nb", ""]
 
@@ -69,47 +72,36 @@ def test_appending_rewraps_only_the_last_line() -> None:
     assert layout.append([Piece(" more", "accepted", 5000)]) == lines - 1
 
 
-def test_recording_prefix_sums_match_a_direct_count(sampled_events) -> None:
+def test_recording_stats_at_a_playhead_are_the_stats_of_the_shown_iterations(sampled_events) -> None:
     run = Recording.of(sampled_events)
     assert run.started is not None and run.finished is not None
     for n in (0, 1, 7, len(run)):
         shown = run.iterations[:n]
-        stats = summarise(run, n)
-        assert stats.drafted == sum(len(it.drafted) for it in shown)
-        assert stats.accepted == sum(it.n_accepted for it in shown)
-        assert stats.tokens == sum(len(it.new_token_ids) for it in shown)
-        if n:
-            assert stats.mean_accepted_length >= 1
-            assert stats.decode_time_s == pytest.approx(
-                sum(it.draft_time_s + it.verify_time_s for it in shown)
-            )
+        # A playhead knows no wall time: its stats are those of the shown iterations, unfinished.
+        assert run.stats(n) == RunStats.of([run.started, *shown])
+        assert run.committed(n) == sum(len(it.new_token_ids) for it in shown)
+        assert run.decode_time(n) == pytest.approx(sum(it.draft_time_s + it.verify_time_s for it in shown))
+    assert run.stats() is run.stats(len(run))
+    assert run.cumulative_times()[-1] == run.decode_time(len(run))
     assert run.text(len(run)) == run.finished.text
     assert run.token_ids(len(run)) == run.finished.token_ids
 
 
-def test_per_position_acceptance_ignores_discarded_drafts(sampled_events) -> None:
-    its = [e for e in sampled_events if isinstance(e, Iteration)]
-    reached = accepted = 0
-    for it in its:
-        for d in it.drafted:
-            if d.position == 1 and d.verdict != "discarded":
-                reached += 1
-                accepted += d.verdict == "accepted"
-    assert acceptance_by_position(its)[1] == pytest.approx(accepted / reached)
-    assert sum(accepted_length_histogram(its)) == len(its)
-    rates = running_acceptance(its)
+def test_chart_series_use_the_stats_at_the_playhead(sampled_events, greedy_race_events) -> None:
+    run = Recording.of(sampled_events)
+    its = run.iterations
+    rates = running_acceptance(run, len(run))
+    assert len(rates) == len(run)
     assert rates[-1] == pytest.approx(sum(i.n_accepted for i in its) / sum(len(i.drafted) for i in its))
-
-
-def test_baseline_gives_cost_ratio_and_measured_speedup(greedy_race_events) -> None:
+    data = ChartData.of(run, 10)
+    assert data.by_position == run.stats(10).per_position_acceptance
+    assert sum(data.lengths) == 10
+    assert data.measured_speedup is None and data.cost_ratio == run.stats(10).cost_ratio()
     plain, spec = split_runs(greedy_race_events)
-    stats = summarise(spec, len(spec), plain)
-    base_step = plain.decode_time(len(plain)) / plain.committed(len(plain))
-    assert stats.baseline_tokens_per_s == pytest.approx(1 / base_step)
-    assert stats.cost_ratio == pytest.approx(
-        (spec.draft_time(len(spec)) / spec.drafted(len(spec))) / base_step
-    )
-    assert stats.measured_speedup == pytest.approx(stats.tokens_per_s * base_step)
+    raced = ChartData.of(spec, len(spec), plain.stats())
+    assert raced.measured_speedup == pytest.approx(spec.stats().speedup(plain.stats()))
+    assert raced.cost_ratio == pytest.approx(spec.stats().cost_ratio(plain.stats()))
+    assert raced.theory_curve
 
 
 def test_split_runs_and_race_verdict(greedy_race_events) -> None:
@@ -133,7 +125,7 @@ def test_pace_clock_reveals_iterations_at_their_recorded_times() -> None:
 
 
 def test_pause_gate_holds_and_grants_single_steps() -> None:
-    gate = PauseGate(paused=True, poll_s=0.01)
+    gate = WatchedGate(paused=True, poll_s=0.01)
     passed: list[int] = []
     stop = threading.Event()
 
@@ -141,21 +133,24 @@ def test_pause_gate_holds_and_grants_single_steps() -> None:
         while gate.wait(stop.is_set):
             passed.append(1)
 
+    def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not condition():
+            assert time.monotonic() < deadline, "the decoding thread never got there"
+            stop.wait(0.005)
+
     thread = threading.Thread(target=decoder)
     thread.start()
     try:
-        stop.wait(0.05)
-        assert passed == []
+        until(lambda: gate.holding)
+        assert passed == [] and gate.waits == 1
         gate.grant(2)
-        for _ in range(100):
-            if len(passed) == 2:
-                break
-            stop.wait(0.01)
-        stop.wait(0.05)
+        # Two steps taken, then held again in its third wait: it cannot take a third by itself.
+        until(lambda: gate.waits == 3 and gate.holding)
         assert len(passed) == 2
     finally:
         stop.set()
-        thread.join(2)
+        thread.join(TIMEOUT_S)
     assert not thread.is_alive()
 
 
@@ -187,11 +182,69 @@ def test_fixture_traces_are_what_the_fake_source_makes() -> None:
         assert (DATA / name).read_text(encoding="utf-8") == expected
 
 
-def test_run_settings_validate() -> None:
-    with pytest.raises(ValueError):
-        RunSettings(prompt="x", gamma=0)
-    with pytest.raises(ValueError):
-        RunSettings(prompt="x", top_p=1.5)
-    started = next(FakeSource()(RunSettings(prompt="x", gamma=6, temperature=0.7, seed=4)))
-    assert isinstance(started, RunStarted)
-    assert RunSettings.from_run_started(started) == RunSettings(prompt="x", gamma=6, temperature=0.7, seed=4)
+def test_playhead_steps_jumps_and_shows_drafts_before_verifying_them(sampled_events) -> None:
+    playhead = Playhead()
+    playhead.load(Recording.of(sampled_events), "end")
+    n = len(playhead.run)
+    assert (playhead.revealed, playhead.selected) == (n, n - 1) and playhead.take_changed()
+    assert not playhead.step() and not playhead.take_changed()  # a finished recording has no more
+    assert playhead.back() and playhead.revealed == n - 1
+    playhead.toggle_two_phase()
+    playhead.first()
+    assert playhead.step() and playhead.pending and (playhead.revealed, playhead.selected) == (0, 0)
+    assert playhead.step() and not playhead.pending and playhead.revealed == 1
+    playhead.jump(playhead.run.iterations[9].index)
+    assert (playhead.revealed, playhead.selected) == (10, 9)
+    assert not playhead.select(10) and playhead.select(3) and playhead.selected == 3
+
+
+def test_playhead_plays_at_the_recorded_pace(sampled_events) -> None:
+    playhead = Playhead()
+    playhead.load(Recording.of(sampled_events), "start")
+    times = playhead.run.cumulative_times()
+    assert playhead.toggle_play(100.0) and playhead.playing
+    assert playhead.tick(100.0 + times[2]) and playhead.revealed == 3
+    assert playhead.change_speed(1) == 2.0
+    assert not playhead.tick(100.0 + times[2])  # no time passed: nothing moved
+    assert playhead.tick(100.0 + times[2] + times[-1]) and not playhead.playing
+    assert playhead.revealed == len(playhead.run)
+
+
+def test_playhead_holds_a_live_decoder_and_asks_it_for_single_steps(sampled_events) -> None:
+    playhead, gate = Playhead(), PauseGate()
+    playhead.attach(gate)
+    playhead.load(Recording(), "start")
+    started, first, second = sampled_events[:3]
+    playhead.receive(started)
+    playhead.receive(first)
+    assert playhead.revealed == 1 and playhead.decoding  # following the decoder
+    assert playhead.back() and gate.paused and playhead.revealed == 0  # navigating holds it
+    assert playhead.step() and playhead.revealed == 1
+    assert playhead.step() and playhead.revealed == 1  # past what was decoded: asked for, not here yet
+    playhead.receive(second)
+    assert playhead.revealed == 2
+    assert playhead.toggle_play(0.0) and not gate.paused and playhead.follow  # resumed: follows again
+    playhead.detach()
+    assert not playhead.decoding and not playhead.paused
+
+
+def test_decode_runs_records_a_trace_and_reports_a_failing_decoder(tmp_path) -> None:
+    settings = RunSettings(prompt="Tell me", max_new_tokens=20)
+    expected = [dumps(e) for e in FakeSource()(settings)]
+    trace, path = TraceFile(tmp_path / "runs.jsonl"), tmp_path / "runs.jsonl"
+    posted: list[Event] = []
+    assert (
+        decode_runs(FakeSource(), [(settings, posted.append)], lambda: False, trace=trace.next_target())
+        is None
+    )
+    assert [dumps(e) for e in posted] == [dumps(e) for e in read_trace(path)] == expected
+
+    def broken(settings: RunSettings):
+        yield next(iter(FakeSource()(settings)))
+        raise RuntimeError("out of memory [simulated]")
+
+    error = decode_runs(broken, [(settings, posted.append)], lambda: False, trace=trace.next_target())
+    assert error == "RuntimeError: out of memory [simulated]"
+    assert len(list(read_trace(path))) == len(posted) == len(expected) + 1  # the second run appended
+    assert decode_runs(FakeSource(), [(settings, posted.append)], lambda: True) is None
+    assert len(posted) == len(expected) + 1  # cancelled before it started

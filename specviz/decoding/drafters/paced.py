@@ -2,7 +2,8 @@
 
 A fixed γ is right for one prompt on one machine at best. Drafting k tokens costs k draft steps
 plus the target scoring k + 1 positions, T(k + 1), which on a CPU grows with k; plain decoding
-commits one token per T(1). With T(k) and the draft step measured on this machine, the decoder
+commits one token per T(1). With T(k) and the draft step measured on this machine (a
+:class:`~specviz.decoding.costs.CostTable`), the decoder
 drafts only while drafting pays: when the tokens it commits per drafting iteration do not
 beat T(1) per token, iterations become plain target steps (k = 0), with a short probe now and
 then so drafting resumes when the text turns predictable. For a lookup drafter, which has no
@@ -17,40 +18,12 @@ from __future__ import annotations
 
 import copy
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 
+from specviz.decoding.costs import CostTable
 from specviz.decoding.drafters import Draft, Drafter
-from specviz.decoding.theory import expected_tokens
-
-
-@dataclass(frozen=True)
-class CostTable:
-    """Measured seconds: one draft step, and the target scoring k tokens in one forward."""
-
-    draft_step_s: float
-    verify_s: tuple[float, ...]  # verify_s[k - 1] = T(k); needs at least T(1)
-
-    def __post_init__(self) -> None:
-        if not self.verify_s or min(self.verify_s) <= 0 or self.draft_step_s < 0:
-            raise ValueError("a cost table needs T(1) > 0 and a non-negative draft step")
-
-    @property
-    def max_draft(self) -> int:
-        return len(self.verify_s) - 1
-
-    def tokens_per_s(self, alpha: float, k: int) -> float:
-        """Expected committed tokens per second when drafting k tokens per iteration."""
-        iteration_s = k * self.draft_step_s + self.verify_s[k]
-        return expected_tokens(alpha, k) / iteration_s
-
-
-def best_length(alpha: float, costs: CostTable, cap: int) -> int:
-    """The k in 0..cap (and within the table) with the most expected tokens per second."""
-    top = max(0, min(cap, costs.max_draft))
-    return max(range(top + 1), key=lambda k: costs.tokens_per_s(alpha, k))
 
 
 class AcceptanceEstimate:
@@ -134,7 +107,7 @@ class PacedDrafter:
             return None
         tokens = sum(t for t, _ in self._recent)
         seconds = sum(s for _, s in self._recent)
-        return tokens / seconds * self.costs.verify_s[0]
+        return tokens / seconds * self.costs.target_step_s
 
     def choose(self, cap: int) -> int:
         cap = min(cap, self.costs.max_draft)
@@ -143,7 +116,7 @@ class PacedDrafter:
         if self._self_limiting:
             k = min(cap, self._length)
         else:
-            k = best_length(self.alpha.value, self.costs, cap)
+            k = self.costs.best_length(self.alpha.value, cap)
         gain = self.gain
         # Hysteresis: one weak stretch is noise; only a clear loss switches drafting off.
         if k > 0 and (gain is None or gain >= self.fall_back_below):
@@ -175,22 +148,3 @@ class PacedDrafter:
 
     def synchronize(self) -> None:
         self.inner.synchronize()
-
-
-def interpolate_costs(draft_step_s: float, measured: dict[int, float], max_k: int) -> CostTable:
-    """A full T(1..max_k) table from T measured at some k (linear in between; measure max_k too,
-    beyond the last measured k the table stays flat)."""
-    if 1 not in measured:
-        raise ValueError("T(1) must be measured")
-    points: Sequence[int] = sorted(measured)
-    table = []
-    for k in range(1, max_k + 1):
-        lo = max(p for p in points if p <= k)
-        above = [p for p in points if p >= k]
-        hi = min(above) if above else lo
-        if hi == lo:
-            table.append(measured[lo] if above else measured[points[-1]])
-        else:
-            frac = (k - lo) / (hi - lo)
-            table.append(measured[lo] * (1 - frac) + measured[hi] * frac)
-    return CostTable(draft_step_s, tuple(table))

@@ -9,13 +9,8 @@ from textual.containers import Grid
 from textual_plotext import PlotextPlot
 
 from specviz.decoding import theory
+from specviz.decoding.stats import RunStats
 from specviz.tui.recording import Recording
-from specviz.tui.run_stats import (
-    RunStats,
-    acceptance_by_position,
-    accepted_length_histogram,
-    running_acceptance,
-)
 
 MAX_GAMMA = 16
 
@@ -29,30 +24,40 @@ class ChartData:
     by_position: list[float]
     lengths: list[int]
     gamma: int
-    alpha_hat: float | None
+    alpha_estimate: float | None
     cost_ratio: float | None
     theory_curve: list[float]
     measured_speedup: float | None
 
     @classmethod
-    def of(cls, run: Recording, n: int, stats: RunStats) -> ChartData:
-        shown = run.iterations[:n]
+    def of(cls, run: Recording, n: int, baseline: RunStats | None = None) -> ChartData:
+        """The charts of ``run`` after ``n`` iterations; ``baseline`` is a plain run's stats, if any."""
+        stats = run.stats(n)
         gamma = run.started.gamma if run.started is not None else 0
+        cost_ratio = stats.cost_ratio(baseline)
         curve: list[float] = []
-        if stats.alpha_hat is not None and stats.cost_ratio is not None:
-            alpha = min(1.0, max(0.0, stats.alpha_hat))
-            curve = [theory.speedup(alpha, g, stats.cost_ratio) for g in range(1, MAX_GAMMA + 1)]
+        if stats.alpha_estimate is not None and cost_ratio is not None:
+            alpha = min(1.0, max(0.0, stats.alpha_estimate))
+            curve = [theory.speedup(alpha, g, cost_ratio) for g in range(1, MAX_GAMMA + 1)]
         return cls(
-            running=running_acceptance(shown),
-            per_iteration=[it.n_accepted / len(it.drafted) if it.drafted else 0.0 for it in shown],
-            by_position=acceptance_by_position(shown),
-            lengths=accepted_length_histogram(shown),
+            running=running_acceptance(run, n),
+            per_iteration=[
+                it.n_accepted / len(it.drafted) if it.drafted else 0.0 for it in run.iterations[:n]
+            ],
+            by_position=stats.per_position_acceptance,
+            lengths=list(stats.length_counts),
             gamma=gamma,
-            alpha_hat=stats.alpha_hat,
-            cost_ratio=stats.cost_ratio,
+            alpha_estimate=stats.alpha_estimate,
+            cost_ratio=cost_ratio,
             theory_curve=curve,
-            measured_speedup=stats.measured_speedup,
+            measured_speedup=stats.speedup(baseline),
         )
+
+
+def running_acceptance(run: Recording, n: int) -> list[float]:
+    """Acceptance rate after each of the first ``n`` iterations, 0.0 until something is drafted, so
+    the line has a point per iteration."""
+    return [rate if (rate := run.stats(i).acceptance_rate) is not None else 0.0 for i in range(1, n + 1)]
 
 
 class ChartsPanel(Grid, can_focus=True):
@@ -126,11 +131,11 @@ class ChartsPanel(Grid, can_focus=True):
         widget = self._plot("chart-speedup")
         plt = widget.plt
         plt.clear_figure()
-        if not data.theory_curve or data.alpha_hat is None or data.cost_ratio is None:
+        if not data.theory_curve or data.alpha_estimate is None or data.cost_ratio is None:
             plt.title("speedup: needs a speculative run")
             widget.refresh()
             return
-        plt.title(f"speedup vs γ at α≈{data.alpha_hat:.2f}, c={data.cost_ratio:.2f}")
+        plt.title(f"speedup vs γ at α≈{data.alpha_estimate:.2f}, c={data.cost_ratio:.2f}")
         gammas = list(range(1, MAX_GAMMA + 1))
         plt.plot(gammas, data.theory_curve, label="theory", marker="braille")
         if 1 <= data.gamma <= MAX_GAMMA:

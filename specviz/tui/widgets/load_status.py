@@ -1,18 +1,28 @@
 """One or two lines under the settings: model loading progress, or why a load failed.
 
-Hidden when there is nothing to say. While loading it redraws a few times a second, so a stage
-with no measurable length (transformers reading a checkpoint) still shows that work goes on.
+The widget owns the load: a worker calls the :class:`~specviz.tui.model_loading.ModelLoader` (on a
+daemon thread, see :mod:`specviz.tui.daemon_call`) and posts its progress here; the outcome,
+:class:`~specviz.tui.messages.LoadFinished`, goes on to the app, which hands it back to
+:meth:`LoadStatus.finished`. Hidden when there is nothing to say. While
+loading it redraws a few times a second, so a stage with no measurable length (transformers reading
+a checkpoint) still shows that work goes on.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from time import monotonic
 
+from textual import on, work
 from textual.content import Content
 from textual.markup import escape
 from textual.timer import Timer
 from textual.widget import Widget
+
+from specviz.tui.daemon_call import Abandoned, call_in_daemon_thread
+from specviz.tui.messages import LoadFinished, LoadProgress
+from specviz.tui.model_loading import LoadedModels, ModelChoice, ModelLoader, ModelLoadError
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 BAR_CELLS = 20
@@ -84,10 +94,77 @@ class LoadStatus(Widget):
         self._started = 0.0
         self._show_elapsed = show_elapsed
         self._ticker: Timer | None = None
+        self._load_id = 0  # a superseded load's late messages are ignored by id
+        self._loading: ModelChoice | None = None
 
     @property
     def view(self) -> LoadView | None:
         return self._view
+
+    @property
+    def loading(self) -> ModelChoice | None:
+        """The pair being loaded now, if any."""
+        return self._loading
+
+    def why_not_ready(self) -> str:
+        """What to tell a user who asks for a run before any models are ready."""
+        view = self._view
+        if self._loading is None:
+            return "No models are loaded: press M to choose models."
+        stage = f" ({view.stage})" if view is not None and view.loading else ""
+        return f"The models are still loading{stage}: the run can start once they are ready."
+
+    def load(self, loader: ModelLoader, choice: ModelChoice, *, kept: str | None) -> None:
+        """Load ``choice`` in a worker, showing its progress (``kept``: the pair in use meanwhile)."""
+        self._load_id += 1
+        self._loading = choice
+        self.show(LoadView(choice.label, kept=kept))
+        self._load(self._load_id, loader, choice)
+
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def _load(self, load_id: int, loader: ModelLoader, choice: ModelChoice) -> None:
+        def load(abandoned: threading.Event) -> LoadedModels:
+            # On a daemon thread (see daemon_call): quitting mid-load must not wait for torch.
+            def progress(stage: str, done: int, total: int) -> None:
+                if abandoned.is_set():
+                    raise Abandoned  # the app is gone: stop at the loader's next report
+                self.post_message(LoadProgress(load_id, stage, done, total))
+
+            return loader.load(choice, progress)
+
+        models: LoadedModels | None = None
+        error: str | None = None
+        try:
+            models = await call_in_daemon_thread(load, name="specviz-load")
+        except ModelLoadError as exc:  # the loader's own words: what to do about it
+            error = str(exc)
+        except Exception as exc:  # anything else is shown too, never raised into the UI
+            error = f"{type(exc).__name__}: {exc}"
+        if models is None and error is None:
+            error = "the loader returned nothing"
+        self.post_message(LoadFinished(load_id, choice, models, error))
+
+    @on(LoadProgress)
+    def _load_progress(self, message: LoadProgress) -> None:
+        view = self._view
+        if message.load_id != self._load_id or self._loading is None or view is None:
+            return
+        self.show(LoadView(view.what, message.stage, message.done, message.total, kept=view.kept))
+
+    def finished(self, message: LoadFinished) -> bool:
+        """Show how the load ended; False if a newer load superseded it (ignore the message).
+
+        The app calls this from its own handler of the message, so ``loading`` clears in the same
+        step as the app takes the models up: nobody sees a load that is over but not acted on.
+        """
+        if message.load_id != self._load_id or self._loading is None:
+            return False
+        self._loading = None
+        kept = self._view.kept if self._view is not None else None
+        self.show(
+            LoadView(message.choice.label, error=message.error, kept=kept) if message.models is None else None
+        )
+        return True
 
     @property
     def plain(self) -> str:

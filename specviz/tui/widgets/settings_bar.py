@@ -10,7 +10,7 @@ from textual.markup import escape
 from textual.widget import Widget
 
 from specviz.decoding.events import RunStarted
-from specviz.tui.source import RunSettings
+from specviz.decoding.settings import RunSettings
 
 SEP = "  "
 
@@ -26,6 +26,11 @@ class ModelLabels:
 
 def _opt(value: float | int | None) -> str:
     return "–" if value is None else f"{value:g}"
+
+
+def _gamma(gamma: int, auto: bool) -> str:
+    """γ as set: a number, or automatic γ with its cap (``gamma`` is then the cap)."""
+    return f"auto (≤ {gamma})" if auto else str(gamma)
 
 
 def settings_markup(
@@ -82,7 +87,7 @@ def settings_parts(
             item("drafter", n.drafter)
             if next_draft:
                 item("draft", next_draft)
-            item("γ", str(n.gamma))
+            item("γ", _gamma(n.gamma, n.auto_gamma))
         item("T", f"{n.temperature:g}")
         item("top-k", _opt(n.top_k))
         item("top-p", _opt(n.top_p))
@@ -95,7 +100,10 @@ def settings_parts(
         item("drafter", started.drafter or "?", None if n is None or n.mode != "speculative" else n.drafter)
         if started.draft or next_draft:
             item("draft", started.draft or "–", None if models is None or n is None else next_draft or "–")
-        item("γ", str(started.gamma), None if n is None else str(n.gamma))
+        # RunStarted records the cap, not whether γ was automatic. No key toggles automatic γ, so
+        # a live session's runs are all automatic or none are: the next run's setting tells.
+        auto = n is not None and n.auto_gamma
+        item("γ", _gamma(started.gamma, auto), None if n is None else _gamma(n.gamma, n.auto_gamma))
     else:
         item(
             "mode", "plain", None if n is None else ("plain" if n.mode == "autoregressive" else "speculative")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from textual.content import Content
 from textual.widget import Widget
 
-from specviz.tui.run_stats import RunStats
+from specviz.decoding.stats import RunStats
 
 
 @dataclass(frozen=True)
@@ -17,8 +17,9 @@ class StatsView:
     state: str
     shown: int
     total: int
-    stats: RunStats | None
+    stats: RunStats | None  # after the shown iterations
     show_timings: bool = True
+    baseline: RunStats | None = None  # a plain run of the same model: speedup and measured c
 
 
 def _pct(value: float | None) -> str:
@@ -41,7 +42,7 @@ def stats_parts(view: StatsView) -> list[tuple[int, str]]:
     if s.drafted:
         parts.append((1, f"[$text-muted]acc[/] {s.accepted}/{s.drafted} [b]{_pct(s.acceptance_rate)}[/]"))
         parts.append((2, f"[$text-muted]len[/] {_fmt(s.mean_accepted_length, '.2f')}"))
-    parts.append((3, f"[$text-muted]tok[/] {s.tokens}"))
+    parts.append((3, f"[$text-muted]tok[/] {s.committed}"))
     if view.show_timings:
         parts.append((2, f"{_fmt(s.tokens_per_s, '.1f')} [$text-muted]tok/s[/]"))
         if s.drafted:
@@ -51,12 +52,13 @@ def stats_parts(view: StatsView) -> list[tuple[int, str]]:
                     f"[$text-muted]draft[/] {s.draft_time_s:.2f}s [$text-muted]verify[/] {s.verify_time_s:.2f}s",
                 )
             )
-        if s.measured_speedup is not None:
-            parts.append((3, f"[b]{s.measured_speedup:.2f}×[/] [$text-muted]vs plain[/]"))
-        if s.cost_ratio is not None:
-            parts.append((6, f"[$text-muted]c[/] {s.cost_ratio:.2f}"))
-    if s.alpha_hat is not None:
-        parts.append((5, f"[$text-muted]α≈[/]{s.alpha_hat:.2f}"))
+        speedup, cost_ratio = s.speedup(view.baseline), s.cost_ratio(view.baseline)
+        if speedup is not None:
+            parts.append((3, f"[b]{speedup:.2f}×[/] [$text-muted]vs plain[/]"))
+        if cost_ratio is not None:
+            parts.append((6, f"[$text-muted]c[/] {cost_ratio:.2f}"))
+    if s.alpha_estimate is not None:
+        parts.append((5, f"[$text-muted]α≈[/]{s.alpha_estimate:.2f}"))
     return parts
 
 
