@@ -11,9 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from specviz.bench.prompts import CATEGORIES, SUITE
+from specviz.commands.output_files import check_writable, write_json_atomically
+from specviz.decoding.settings import GammaChoice, parse_gamma
 
 # Heavy modules (torch, transformers) are imported inside the command: `specviz --help` stays fast.
 METHODS = ("plain", "specviz_model", "specviz_ngram", "hf_assisted", "hf_prompt_lookup")
+MODES = ("greedy", "sample")
 
 
 def add_parser(sub: Any, model_args: Any) -> None:
@@ -51,27 +54,40 @@ def add_parser(sub: Any, model_args: Any) -> None:
     model_args(p)
 
 
-def _gammas(text: str) -> list[int | str]:
-    out: list[int | str] = []
+def _gammas(text: str, flag: str) -> list[GammaChoice]:
+    """A γ sweep such as ``4,8,auto``: each a whole number >= 1 (a drafter drafts) or "auto"."""
+    out: list[GammaChoice] = []
     for item in (x.strip() for x in text.split(",")):
-        if item == "auto":
-            out.append(item)
-        elif item:
-            try:
-                out.append(int(item))
-            except ValueError:
-                raise ValueError(f"γ values are whole numbers or 'auto', not {item!r}") from None
+        if not item:
+            continue
+        try:
+            gamma = parse_gamma(item)
+        except ValueError:
+            raise ValueError(f"{flag}: γ values are whole numbers >= 1 or 'auto', not {item!r}") from None
+        if gamma != "auto" and gamma < 1:
+            raise ValueError(f"{flag}: γ values are whole numbers >= 1 or 'auto', not {item!r}")
+        out.append(gamma)
+    if not out:
+        raise ValueError(f"{flag}: give at least one γ, e.g. 4,8,auto")
     return out
+
+
+def _positive(value: int | None, flag: str) -> int | None:
+    if value is not None and value < 1:
+        raise ValueError(f"{flag} must be >= 1, got {value}")
+    return value
 
 
 def make_plan(args: Any) -> Any:
     from specviz.bench.runner import BenchPlan
 
-    categories = [c for c in args.categories.split(",") if c]
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+    if not categories:
+        raise ValueError(f"--categories: give at least one of {', '.join(CATEGORIES)}")
     unknown = set(categories) - set(CATEGORIES)
     if unknown:
         raise ValueError(f"unknown categories {sorted(unknown)}; known: {', '.join(CATEGORIES)}")
-    methods = [m for m in args.methods.split(",") if m]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if set(methods) - set(METHODS):
         raise ValueError(
             f"unknown methods {sorted(set(methods) - set(METHODS))}; known: {', '.join(METHODS)}"
@@ -82,16 +98,25 @@ def make_plan(args: Any) -> Any:
     if args.quick:
         seen: set[str] = set()
         prompts = [p for p in prompts if not (p.category in seen or seen.add(p.category))]
-    modes = (args.modes or ("greedy" if args.quick else "greedy,sample")).split(",")
-    gm = _gammas(args.gammas_model) if args.gammas_model else (["auto"] if args.quick else [4, 8, 12, "auto"])
-    gn = _gammas(args.gammas_ngram) if args.gammas_ngram else (["auto"] if args.quick else [4, 8, 12, "auto"])
+    modes = [m.strip() for m in (args.modes or ("greedy" if args.quick else "greedy,sample")).split(",")]
+    modes = [m for m in modes if m]
+    if not modes or set(modes) - set(MODES):
+        raise ValueError(f"--modes: use greedy, sample or both (greedy,sample), not {args.modes!r}")
+    default_gammas: list[GammaChoice] = ["auto"] if args.quick else [4, 8, 12, "auto"]
+    gm = _gammas(args.gammas_model, "--gammas-model") if args.gammas_model is not None else default_gammas
+    gn = _gammas(args.gammas_ngram, "--gammas-ngram") if args.gammas_ngram is not None else default_gammas
+    repeats = _positive(args.repeats, "--repeats")
+    max_new_tokens = _positive(args.max_new_tokens, "--max-new-tokens")
+    if not 0 <= args.draft_confidence <= 1:
+        raise ValueError(f"--draft-confidence must be in [0, 1] (0 = off), got {args.draft_confidence}")
+    check_writable(args.json, "--json")
     return BenchPlan(
         prompts=prompts,
         methods=methods,
         modes=modes,
         gammas={"specviz_model": gm, "specviz_ngram": gn, "hf_assisted": [0], "hf_prompt_lookup": [10]},
-        repeats=args.repeats or (1 if args.quick else 3),
-        max_new_tokens=args.max_new_tokens or (48 if args.quick else 128),
+        repeats=repeats or (1 if args.quick else 3),
+        max_new_tokens=max_new_tokens or (48 if args.quick else 128),
         seed=args.seed,
         draft_confidence=args.draft_confidence or None,
         adaptive=args.adaptive,
@@ -110,7 +135,7 @@ def main(args: Any) -> int:
     )
     from specviz.bench.runner import Measurement, run_bench
     from specviz.bench.targets import check
-    from specviz.commands.run import _load, options_from_args
+    from specviz.commands.run import load_session, options_from_args
     from specviz.decoding.costs import measure_costs
 
     console = Console(highlight=False)
@@ -124,7 +149,7 @@ def main(args: Any) -> int:
     from specviz.models import ModelError
 
     try:
-        session = _load(options, console)
+        session = load_session(options, console)
     except ModelError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
@@ -179,7 +204,7 @@ def main(args: Any) -> int:
     elif plan.interrupted:
         console.print("[yellow]interrupted: keeping the measurements that finished[/yellow]")
     data = to_json(plan, costs, results, env)
-    args.json.write_text(json.dumps(data, indent=1))
+    write_json_atomically(args.json, data)
     summary, best = data["sweep"], data["categories"]  # summarised once, inside to_json
     for table in tables(best):
         console.print(table)

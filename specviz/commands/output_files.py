@@ -8,6 +8,7 @@ was, instead of the empty file that opening it for writing up front used to leav
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -61,8 +62,11 @@ class TraceRecorder:
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON so that ``path`` is either the whole document or left untouched."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    """Write ``data`` as JSON so that ``path`` is either the whole document or left untouched.
+
+    Non-finite numbers become null: ``NaN`` and ``Infinity`` are not JSON, and other tools refuse them.
+    """
+    text = json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -71,6 +75,16 @@ def write_json_atomically(path: Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def survive_closed_stdout(console: Console) -> None:

@@ -137,7 +137,7 @@ def main(args: Any) -> int:
         return 0
     recorder = TraceRecorder(args.trace) if args.trace else None
     try:
-        session = _load(options, err)
+        session = load_session(options, err)
         session.warm_up()
         if settings.auto_gamma:
             with err.status("measuring the target's verify cost T(k) for automatic γ (once per setup)…"):
@@ -190,7 +190,8 @@ def _cancelled(stats: RunStats) -> bool:
     return stats.finished is not None and stats.finished.reason == "cancelled"
 
 
-def _load(options: ModelOptions, err: Console) -> Session:
+def load_session(options: ModelOptions, err: Console) -> Session:
+    """Provision (with a progress bar) and load the models, naming each stage on ``err``."""
     from specviz.models import PACKAGED, is_provisioned
     from specviz.render.progress import provision_with_progress
 

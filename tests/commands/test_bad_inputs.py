@@ -132,3 +132,36 @@ def test_replay_of_a_file_with_no_events_is_an_error(tmp_path, content: bytes, m
     assert main(["replay", "--headless", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+# -- specviz bench: bad sweeps are refused before any model loads ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--gammas-ngram=-3"], "--gammas-ngram: γ values are whole numbers >= 1"),
+        (["--gammas-model=-3"], "--gammas-model: γ values are whole numbers >= 1"),
+        (["--gammas-model", ","], "--gammas-model: give at least one γ"),
+        (["--modes", "nope"], "--modes: use greedy, sample or both"),
+        (["--max-new-tokens=-1"], "--max-new-tokens must be >= 1"),
+        (["--repeats=-2"], "--repeats must be >= 1"),
+        (["--categories", ","], "--categories: give at least one of"),
+        (["--draft-confidence", "2"], "--draft-confidence must be in [0, 1]"),
+    ],
+)
+def test_bench_refuses_bad_values(tmp_path, extra: list[str], message: str, capsys) -> None:
+    argv = ["bench", "--target", str(tmp_path / "no-such-model"), "--json", str(tmp_path / "b.json"), *extra]
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert message in out.out + out.err and "Traceback" not in out.out + out.err
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_json_output_is_whole_and_finite(tmp_path) -> None:
+    from specviz.commands.output_files import write_json_atomically
+
+    path = tmp_path / "s.json"
+    write_json_atomically(path, {"speedup": float("inf"), "rates": [float("nan"), 0.5], "ok": 1})
+    assert json.loads(path.read_text()) == {"speedup": None, "rates": [None, 0.5], "ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temporary file left behind
