@@ -22,6 +22,7 @@ from specviz.decoding.events import Event, Iteration, RunFinished
 from specviz.decoding.settings import RunSettings, gamma_fields
 from specviz.decoding.stats import RunStats, summary_of
 from specviz.models import ModelError, oom_errors
+from specviz.models.loading import dtype_advice
 from specviz.render.console import StreamPrinter, summary_table
 from specviz.session import ModelOptions, Session
 
@@ -135,6 +136,9 @@ def main(args: Any) -> int:
 
         open_live(options, settings, args.trace)
         return 0
+    advice = dtype_advice(options.dtype, options.device)
+    if advice:
+        err.print(f"[yellow]warning:[/yellow] {escape(advice)}")
     recorder = TraceRecorder(args.trace) if args.trace else None
     try:
         session = load_session(options, err)

@@ -116,3 +116,13 @@ def test_unknown_or_absent_devices_are_refused(device: str) -> None:
         pytest.skip("this machine has MPS")
     with pytest.raises(ModelError, match="--device"):
         resolve_device(device)
+
+
+def test_half_precision_on_cpu_comes_with_a_warning() -> None:
+    from specviz.models.loading import dtype_advice
+
+    for dtype in ("float16", "bfloat16"):
+        advice = dtype_advice(dtype, "cpu")
+        assert advice is not None and f"--dtype {dtype} on CPU" in advice and "not token-exact" in advice
+    assert dtype_advice("float32", "cpu") is None
+    assert dtype_advice("auto", "cpu") is None
