@@ -120,3 +120,18 @@ def test_measurement_on_a_toy_model() -> None:
     paced = measure_pacing_costs(target, draft, max_k=9)
     assert len(paced.verify_s) == 9
     assert all(a <= b for a, b in zip(paced.verify_s, paced.verify_s[1:], strict=False)), "T(k) is monotone"
+
+
+def test_the_measured_cost_model_reduces_to_leviathan_when_verification_is_free() -> None:
+    """With T(k) = T(1), tokens/s × T(1) is Leviathan et al.'s speedup with c = draft step / T(1)."""
+    t1, draft = 0.3, 0.12
+    flat = CostTable(draft, (t1,) * 17)
+    for gamma in (1, 4, 8):
+        assert flat.tokens_per_s(0.7, gamma) * t1 == pytest.approx(speedup(0.7, gamma, draft / t1))
+
+
+def test_the_measured_cost_model_penalises_expensive_verification() -> None:
+    growing = CostTable(0.1, tuple(0.3 * (1 + 0.25 * (k - 1)) for k in range(1, 17)))  # T(k) grows
+    assert growing.tokens_per_s(0.8, 8) * 0.3 < speedup(0.8, 8, 0.1 / 0.3)
+    assert growing.tokens_per_s(0.8, 0) * 0.3 == pytest.approx(1.0)
+    assert growing.best_length(0.05) == 0  # drafting never pays at α ≈ 0

@@ -4,13 +4,7 @@ import json
 
 import pytest
 
-from specviz.decoding.theory import (
-    best_gamma,
-    best_gamma_with_verify_cost,
-    expected_tokens,
-    speedup,
-    speedup_with_verify_cost,
-)
+from specviz.decoding.theory import best_gamma, expected_tokens, speedup
 
 
 def test_paper_worked_examples() -> None:
@@ -25,32 +19,16 @@ def test_expected_tokens_limits() -> None:
     assert expected_tokens(0.5, 2) == pytest.approx(1 + 0.5 + 0.25)
 
 
-def test_not_the_lab_formula() -> None:
+def test_not_the_quoted_formula() -> None:
     """``γ / (1 + (1 − α) γ)``, a formula sometimes quoted for the speedup, is not the paper's."""
     alpha, gamma = 0.8, 4
-    lab = gamma / (1 + (1 - alpha) * gamma)
-    assert speedup(alpha, gamma, 0.0) != pytest.approx(lab)
+    quoted = gamma / (1 + (1 - alpha) * gamma)
+    assert speedup(alpha, gamma, 0.0) != pytest.approx(quoted)
 
 
 def test_best_gamma_grows_with_alpha_and_shrinks_with_cost() -> None:
     assert best_gamma(0.9, 0.05) > best_gamma(0.6, 0.05)
     assert best_gamma(0.8, 0.5) < best_gamma(0.8, 0.02)
-
-
-def test_verify_cost_model_reduces_to_leviathan_when_verification_is_free() -> None:
-    t1, draft = 0.3, 0.12
-    flat = [t1] * 17
-    for gamma in (1, 4, 8):
-        assert speedup_with_verify_cost(0.7, gamma, draft, flat) == pytest.approx(
-            speedup(0.7, gamma, draft / t1)
-        )
-
-
-def test_verify_cost_model_penalises_expensive_verification() -> None:
-    t = [0.3 * (1 + 0.25 * (k - 1)) for k in range(1, 17)]  # T(k) grows with k
-    assert speedup_with_verify_cost(0.8, 8, 0.1, t) < speedup(0.8, 8, 0.1 / 0.3)
-    assert speedup_with_verify_cost(0.8, 0, 0.1, t) == 1.0
-    assert best_gamma_with_verify_cost(0.05, 0.2, t) == 0  # drafting never pays at alpha ~ 0
 
 
 def test_theory_command_prints_both_charts_and_the_best_gamma(capsys) -> None:
