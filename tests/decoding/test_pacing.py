@@ -1,20 +1,17 @@
-"""Automatic γ: the running α estimate, falling back to plain steps, losslessness, and the cost table
-kept per setup (the table and the cost-optimal length itself: tests/decoding/test_costs.py)."""
+"""Automatic γ: the running α estimate, falling back to plain steps, and the cost table kept per setup
+(the table and the cost-optimal length itself: tests/decoding/test_costs.py; losslessness:
+tests/decoding/test_lossless.py)."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
-from scipy.stats import chisquare
 
 from specviz.decoding.backends import TableLM
 from specviz.decoding.costs import CostTable
 from specviz.decoding.decoder import DecodeConfig, speculative_decode
-from specviz.decoding.drafters import ModelDrafter, NgramDrafter
+from specviz.decoding.drafters import NgramDrafter
 from specviz.decoding.drafters.paced import AcceptanceEstimate, PacedDrafter
 from specviz.decoding.events import Iteration, RunFinished
-from specviz.decoding.lossy import exact_target_distribution
 from specviz.decoding.sampling import SamplingConfig
 
 
@@ -54,39 +51,6 @@ def test_falls_back_to_plain_steps_and_probes(codec) -> None:
     plain = list(speculative_decode(target, NgramDrafter(max_ngram=1), prompt, config, codec))[-1]
     assert isinstance(events[-1], RunFinished) and isinstance(plain, RunFinished)
     assert events[-1].token_ids == plain.token_ids  # greedy: same text whatever the lengths
-
-
-def test_joint_distribution_with_automatic_gamma(codec) -> None:
-    """Lengths chosen from a running α (0, 1 or 2 per iteration) leave the output distribution exact."""
-    vocab, n_tokens, prompt, runs = 3, 5, [1], 6000
-    sampling = SamplingConfig(temperature=1.0)
-    target = TableLM(vocab, order=2, seed=41, sharpness=1.0)
-    inner = ModelDrafter(TableLM(vocab, order=2, seed=42, sharpness=1.0), sampling, target_vocab_size=vocab)
-    # With these costs the best length is 0 for α < 0.3, 1 up to α = 0.61, then 2.
-    costs = CostTable(draft_step_s=0.2, verify_s=(1.0, 1.1, 1.2))
-    drafter = PacedDrafter(
-        inner,
-        costs,
-        probe_every=2,
-        window=1,
-        fall_back_below=1.0,
-        estimate=AcceptanceEstimate(0.62, 1.0, 0.5),
-    )
-    counts: Counter[tuple[int, ...]] = Counter()
-    lengths: Counter[int] = Counter()
-    for seed in range(runs):
-        config = DecodeConfig(max_new_tokens=n_tokens, gamma=2, sampling=sampling, seed=seed)
-        events = list(speculative_decode(target, drafter, prompt, config, codec))
-        finished = events[-1]
-        assert isinstance(finished, RunFinished)
-        counts[finished.token_ids] += 1
-        lengths.update(e.gamma for e in events if isinstance(e, Iteration))
-    assert all(lengths[k] > 200 for k in (0, 1, 2)), f"pacing must use every length here: {lengths}"
-    exact = exact_target_distribution(target, prompt, n_tokens, sampling)
-    seqs = sorted(exact)
-    total = sum(exact.values())
-    p_value = chisquare([counts[s] for s in seqs], [exact[s] / total * runs for s in seqs]).pvalue
-    assert p_value > 1e-3, f"output distribution differs from the target (p={p_value:.2e})"
 
 
 def test_cost_table_is_measured_once_per_setup_and_monotone(tmp_path, monkeypatch) -> None:

@@ -15,21 +15,32 @@ of whatever the run returns, as the code computes it: no sampling error, only th
 probabilities the code itself computes in float32.
 
 Why replay rather than fork: drafters keep state across iterations (adaptive length, automatic γ,
-caches), so the state after an iteration is not the committed text alone; re-running the real
-objects from the prompt is the one way that needs no knowledge of that state.
+caches), and a Python generator cannot be copied mid-run; re-running the real objects from the
+prompt needs no knowledge of that state. What keeps replays few is :class:`Checkpointed`: at each
+iteration's start the run reports a snapshot of everything that decides its future, and a state
+reached before is not explored again (see :class:`Enumerator`).
+
+What this cannot see is how the loop uses its generator (re-seeding it, say): the draws are
+replaced. tests/decoding/test_lossless.py samples the real generator for that.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-Distribution = dict[Hashable, float]
+from specviz.decoding.backends import CausalLM
+from specviz.decoding.decoder import DecodeConfig, TextCodec, autoregressive_decode, speculative_decode
+from specviz.decoding.drafters import Draft, Drafter
+from specviz.decoding.events import Iteration, RunFinished
+
+Outcome = tuple[int, ...]  # the token ids a run generates
 
 
 class _Script:
@@ -171,24 +182,226 @@ def _branching_uniforms(script: _Script) -> Iterator[None]:
             setattr(torch, name, fn)
 
 
-def exact_distribution(run: Callable[[], Hashable], max_runs: int = 200_000) -> Distribution:
-    """Exact distribution of ``run()``'s result over every branch of its random draws.
+class _Cut(Exception):
+    """Raised at a checkpoint whose future is already enumerated: the replay stops there."""
 
-    ``run`` must be deterministic apart from ``torch.rand`` (build fresh drafters or call
-    ``prefill`` inside it, as the decoder does) and draw every uniform with a generator.
+    def __init__(self, done: Outcome, key: Hashable) -> None:
+        super().__init__()
+        self.done = done
+        self.key = key
+
+
+@dataclass
+class _Open:
+    """A checkpoint on the current path whose subtree is still being enumerated."""
+
+    key: Hashable
+    depth: int  # branch points before it: its subtree is every replay that shares them
+    prob: float  # probability of reaching it
+    done: int  # tokens generated when it was reached
+    suffixes: defaultdict[Outcome, float] = field(default_factory=lambda: defaultdict(float))
+
+
+def snapshot(obj: object) -> Hashable:
+    """Everything ``obj`` holds, as a hashable value: two objects with equal snapshots behave alike.
+
+    Recurses through attributes, containers and tensors (by value), so nothing a drafter or a
+    backend carries between iterations is left out by accident; an unknown type raises rather
+    than being skipped. Call counters (``forward_calls``) are the one thing left out: they never
+    change what a model computes.
     """
-    dist: defaultdict[Hashable, float] = defaultdict(float)
-    prefix: list[int] | None = []
-    runs = 0
-    while prefix is not None:
-        runs += 1
-        if runs > max_runs:
-            raise AssertionError(f"more than {max_runs} branches: make the case smaller")
-        script = _Script(prefix)
-        with _branching_uniforms(script):
-            outcome = run()
-        dist[outcome] += script.prob
-        prefix = script.next_prefix()
-    total = math.fsum(dist.values())
-    assert abs(total - 1.0) < 1e-12, f"the enumerated branches hold {total}, not 1"
-    return dict(dist)
+    if obj is None or isinstance(obj, bool | int | float | str | bytes):
+        return obj
+    if isinstance(obj, torch.Tensor):
+        return ("tensor", tuple(obj.shape), tuple(obj.detach().cpu().flatten().tolist()))
+    if isinstance(obj, torch.device | torch.dtype):
+        return str(obj)
+    if isinstance(obj, list | tuple | deque):
+        return tuple(snapshot(x) for x in obj)
+    if isinstance(obj, set | frozenset):
+        return tuple(sorted(snapshot(x) for x in obj))  # type: ignore[type-var]
+    if isinstance(obj, dict):
+        return tuple((key, snapshot(value)) for key, value in obj.items())
+    if hasattr(obj, "__dict__"):
+        fields = tuple((k, snapshot(v)) for k, v in vars(obj).items() if k != "forward_calls")
+        return (type(obj).__qualname__, fields)
+    raise TypeError(f"cannot snapshot a {type(obj).__name__}: add it to tests/support/lossless.snapshot")
+
+
+class Enumerator:
+    """Depth-first enumeration of a run's random branches, replaying the run from its start.
+
+    Without checkpoints the cost is one replay per branch, which grows like vocab ** tokens. With
+    :class:`Checkpointed` around the drafter, the run reports the start of every iteration with a
+    snapshot of everything that decides the rest of the run (committed context, target cache,
+    drafter state); the first time a state is reached its subtree is enumerated and stored as a
+    distribution over the tokens still to come, and every later replay that reaches the same state
+    stops there and reuses it.
+    """
+
+    def __init__(self) -> None:
+        self.replays = 0
+        self._script: _Script | None = None
+        self._memo: dict[Hashable, dict[Outcome, float]] = {}
+        self._open: list[_Open] = []
+        self._dist: defaultdict[Outcome, float] = defaultdict(float)
+
+    def checkpoint(self, done: Outcome, key: Hashable) -> None:
+        """The run stands at the start of an iteration, ``done`` generated, in state ``key``."""
+        if self._script is None:
+            return  # a run outside the enumeration
+        depth = len(self._script.path)
+        if key in self._memo:
+            raise _Cut(done, key)
+        if not any(cp.depth == depth and cp.key == key for cp in self._open):  # else: replaying to it
+            self._open.append(_Open(key, depth, self._script.prob, len(done)))
+
+    def _record(self, generated: Outcome, prob: float) -> None:
+        self._dist[generated] += prob
+        for cp in self._open:
+            cp.suffixes[generated[cp.done :]] += prob
+
+    def _close_below(self, depth: int) -> None:
+        """Store every open checkpoint whose subtree the next replay leaves (deeper than ``depth``)."""
+        while self._open and self._open[-1].depth > depth:
+            cp = self._open.pop()
+            self._memo[cp.key] = {suffix: prob / cp.prob for suffix, prob in cp.suffixes.items()}
+
+    def distribution(self, run: Callable[[], Outcome], max_replays: int = 100_000) -> dict[Outcome, float]:
+        """Exact distribution of ``run()`` (the generated token ids) over every branch.
+
+        ``run`` must be deterministic apart from ``torch.rand``: build the drafter's models outside
+        it, and let the decoder's ``prefill`` reset the drafter.
+        """
+        prefix: list[int] | None = []
+        while prefix is not None:
+            self.replays += 1
+            if self.replays > max_replays:
+                raise AssertionError(f"more than {max_replays} replays: make the case smaller")
+            script = self._script = _Script(prefix)
+            try:
+                with _branching_uniforms(script):
+                    generated = run()
+                self._record(tuple(generated), script.prob)
+            except _Cut as cut:
+                for suffix, prob in self._memo[cut.key].items():
+                    self._record(cut.done + suffix, script.prob * prob)
+            finally:
+                self._script = None
+            prefix = script.next_prefix()
+            self._close_below(-1 if prefix is None else len(prefix) - 1)
+        total = math.fsum(self._dist.values())
+        assert abs(total - 1.0) < 1e-12, f"the enumerated branches hold {total}, not 1"
+        return dict(self._dist)
+
+
+def exact_distribution(run: Callable[[], Outcome]) -> dict[Outcome, float]:
+    """Exact distribution of ``run()`` without checkpoints (see :class:`Enumerator`)."""
+    return Enumerator().distribution(run)
+
+
+class WrappedDrafter:
+    """A drafter that passes every call through to ``inner``; subclasses change what they need."""
+
+    def __init__(self, inner: Drafter) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def prefill(self, context: list[int]) -> None:
+        self.inner.prefill(context)
+
+    def propose(self, context: list[int], k: int, generator: torch.Generator) -> Draft:
+        return self.inner.propose(context, k, generator)
+
+    def feedback(self, n_accepted: int, n_drafted: int) -> None:
+        self.inner.feedback(n_accepted, n_drafted)
+
+    def synchronize(self) -> None:
+        self.inner.synchronize()
+
+
+class Checkpointed(WrappedDrafter):
+    """A drafter passed through unchanged, reporting each iteration's start to an :class:`Enumerator`.
+
+    ``state`` lists the other objects whose contents decide the rest of the run (the target
+    backend); the drafter itself and the committed context are always part of the key.
+    """
+
+    def __init__(self, inner: Drafter, enumerator: Enumerator, state: tuple[object, ...] = ()) -> None:
+        super().__init__(inner)
+        self.enumerator = enumerator
+        self.state = state
+        self._prompt_len = 0
+
+    def prefill(self, context: list[int]) -> None:
+        self._prompt_len = len(context)
+        self.inner.prefill(context)
+
+    def propose(self, context: list[int], k: int, generator: torch.Generator) -> Draft:
+        key = (tuple(context), k, snapshot(self.inner), snapshot(self.state))
+        self.enumerator.checkpoint(tuple(context[self._prompt_len :]), key)
+        return self.inner.propose(context, k, generator)
+
+
+# -- the decoding loops, enumerated ------------------------------------------------------------------
+
+
+@dataclass
+class Coverage:
+    """What the enumerated runs went through, so a test can show that it exercised its path."""
+
+    # (tokens asked for, tokens drafted, correction kind, whether the budget allowed drafting)
+    iterations: Counter[tuple[int, int, str, bool]] = field(default_factory=Counter)
+    drafted_tokens: set[int] = field(default_factory=set)
+
+    def shortened(self) -> set[tuple[int, int]]:
+        """(asked, drafted) of every draft that stopped before the length it asked for."""
+        return {(asked, drafted) for asked, drafted, _, _ in self.iterations if 0 < drafted < asked}
+
+
+def outcome(events: list, config: DecodeConfig, seen: Coverage | None = None) -> Outcome:
+    """The token ids a finished run generated, noting its iterations in ``seen``."""
+    finished = events[-1]
+    assert isinstance(finished, RunFinished)
+    if seen is not None:
+        for e in events:
+            if isinstance(e, Iteration):
+                before = e.total_tokens - len(e.new_token_ids)
+                room = min(config.gamma, config.max_new_tokens - before - 1) > 0
+                seen.iterations[(e.gamma, len(e.drafted), e.correction.kind, room)] += 1
+                seen.drafted_tokens.update(d.token_id for d in e.drafted)
+    return finished.token_ids
+
+
+def plain_distribution(
+    target: CausalLM, prompt: list[int], config: DecodeConfig, codec: TextCodec
+) -> dict[Outcome, float]:
+    """Exact distribution of plain decoding: the reference every speculative path must equal."""
+    return exact_distribution(
+        lambda: list(autoregressive_decode(target, prompt, config, codec))[-1].token_ids
+    )
+
+
+def speculative_distribution(
+    target: CausalLM,
+    drafter: Drafter,
+    prompt: list[int],
+    config: DecodeConfig,
+    codec: TextCodec,
+    seen: Coverage | None = None,
+) -> dict[Outcome, float]:
+    """Exact distribution of the speculative loop, checkpointed at every iteration (:class:`Checkpointed`)."""
+    enumerator = Enumerator()
+    wrapped = Checkpointed(drafter, enumerator, state=(target,))
+    return enumerator.distribution(
+        lambda: outcome(list(speculative_decode(target, wrapped, prompt, config, codec)), config, seen)
+    )
+
+
+def unmemoised_distribution(
+    target: CausalLM, drafter: Drafter, prompt: list[int], config: DecodeConfig, codec: TextCodec
+) -> dict[Outcome, float]:
+    """The same as :func:`speculative_distribution` with one replay per branch, no checkpoints."""
+    return exact_distribution(
+        lambda: list(speculative_decode(target, drafter, prompt, config, codec))[-1].token_ids
+    )
