@@ -23,6 +23,7 @@ from specviz.decoding.settings import RunSettings, gamma_fields
 from specviz.decoding.stats import RunStats, summary_of
 from specviz.models import ModelError, oom_errors
 from specviz.models.loading import dtype_advice
+from specviz.models.memory import peak_rss_bytes
 from specviz.render.console import StreamPrinter, summary_table
 from specviz.session import ModelOptions, Session
 
@@ -164,6 +165,7 @@ def main(args: Any) -> int:
                 interrupted = _cancelled(plain)
                 baseline = None if interrupted else plain
             summary = summary_of(stats, baseline)
+            summary["peak_rss_bytes"] = peak_rss_bytes()  # the whole process: models, caches, runs
     except (ModelError, PromptTooLongError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         return 2

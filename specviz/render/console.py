@@ -107,6 +107,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("draft step (ms/token)", _fmt(_ms(summary["draft_step_s"]), ".1f")),
         ("verify step (ms/iteration)", _fmt(_ms(summary["verify_step_s"]), ".1f")),
     ]
+    if summary.get("peak_rss_bytes"):
+        rows.append(("peak resident memory (GB, whole process)", f"{summary['peak_rss_bytes'] / 1e9:.2f}"))
     if "speedup" in summary:
         rows += [
             ("baseline tokens/s (plain, same settings)", _fmt(summary["baseline_tokens_per_s"], ".2f")),

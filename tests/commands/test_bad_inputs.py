@@ -92,7 +92,9 @@ def test_a_prompt_file_is_read_and_must_be_utf8(tmp_path, tiny_target, capsys) -
     out = tmp_path / "s.json"
     argv = _run(tiny_target, "--prompt-file", str(prompt), "--max-new-tokens", "3", "--json", str(out))
     assert main(argv) == 0
-    assert json.loads(out.read_text())["prompt_tokens"] == len("déjà vu ".encode()) * 12
+    summary = json.loads(out.read_text())
+    assert summary["prompt_tokens"] == len("déjà vu ".encode()) * 12
+    assert summary["peak_rss_bytes"] >= 50_000_000  # torch alone is more than that
     prompt.write_bytes(b"caf\xe9")  # Latin-1
     assert main(_run(tiny_target, "--prompt-file", str(prompt))) == 2
     assert "is not UTF-8 text" in capsys.readouterr().err
