@@ -15,6 +15,7 @@ killed when the runs end (or the script is interrupted). Each run's full pytest 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A busy loop that stops itself: a burner outlives nothing, even if this script is killed hard.
+# A busy loop that stops itself after its time limit, even if this script is killed outright.
 BURNER = (
     "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
 )
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.runs} runs of pytest {' '.join(pytest_args)} beside {args.burners} burners; logs in {log_dir}"
     )
+    # A plain `kill` must also stop the burners: turn SIGTERM into an exit that runs ``finally``.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     burners = start_burners(args.burners, args.burn_limit_s)
     results: list[bool] = []
     try:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from specviz.models import LoadedModel, load_model, packing, quantize_draft
-from specviz.models.memory import peak_rss_bytes, release_file_pages, rss_bytes
+from specviz.models.memory import MappedFiles, peak_rss_bytes, rss_bytes
 from tests.support.tiny_models import save_tiny_checkpoint, tiny_qwen2
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
@@ -47,7 +47,7 @@ def test_peak_of_a_child_process_is_its_own_not_its_parents() -> None:
 
 
 @linux_only
-def test_release_file_pages_drops_resident_file_pages_and_keeps_the_data(tmp_path) -> None:
+def test_releasing_drops_resident_file_pages_and_keeps_the_data(tmp_path) -> None:
     page = mmap.PAGESIZE
     data = bytes(range(256)) * (64 * page // 256)  # 64 pages
     path = tmp_path / "weights.bin"
@@ -55,12 +55,13 @@ def test_release_file_pages_drops_resident_file_pages_and_keeps_the_data(tmp_pat
     with open(path, "rb") as handle:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)  # private, as safetensors maps
     view = torch.frombuffer(mapped, dtype=torch.uint8)  # [64 * page], reads the mapping itself
+    files = MappedFiles()
     try:
         assert int(view.sum()) > 0  # touch every page
         before = _rss_file_bytes()
         address = view.data_ptr()
         # An unaligned span: the partial pages at either end belong to neighbours and stay.
-        assert release_file_pages([(address + 1, len(data) - 2)]) == len(data) - 2 * page
+        assert files.release([(address + 1, len(data) - 2)]) == len(data) - 2 * page
         assert before - _rss_file_bytes() >= 32 * page
         assert bytes(view.numpy()) == data  # read back from the page cache
     finally:
@@ -68,9 +69,9 @@ def test_release_file_pages_drops_resident_file_pages_and_keeps_the_data(tmp_pat
         mapped.close()
 
 
-def test_release_file_pages_never_touches_anonymous_memory() -> None:
+def test_releasing_never_touches_anonymous_memory() -> None:
     buffer = torch.full((4 * 2**20,), 0xAB, dtype=torch.uint8)  # [4 MiB], ordinary memory
-    assert release_file_pages([(buffer.data_ptr(), buffer.numel())]) == 0
+    assert MappedFiles().release([(buffer.data_ptr(), buffer.numel())]) == 0
     assert bool((buffer == 0xAB).all())
 
 

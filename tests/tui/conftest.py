@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable
 
 import pytest
+from textual.message import Message
 from textual.pilot import Pilot
 
 from specviz.decoding.events import Event, read_trace
+from specviz.tui.app import SpecvizApp
 from specviz.tui.pause_gate import PauseGate
 from tests.support.traces import DATA
 
@@ -52,6 +54,33 @@ async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float
             raise AssertionError(f"condition not reached in {timeout:g} s")
         await pilot.pause(0.02)
     await pilot.pause()
+
+
+def run_done(app: SpecvizApp) -> bool:
+    """The live run has finished, and its worker's last message (DecodeEnded) has been handled.
+
+    Its RunFinished alone is not enough to end a test on: leaving ``run_test`` closes the screen
+    while the app still handles messages, and a DecodeEnded arriving then finds no widgets.
+    """
+    return not app.decoding and app.run_recording.finished is not None
+
+
+class Handled:
+    """How many messages of one type the app itself has finished handling since this was made.
+
+    For the last message a worker posts when nothing on screen changes with it (a race's
+    RaceEnded): a test waits for it before leaving ``run_test``, for the reason given in
+    :func:`run_done`. Make it inside ``run_test`` (the app must be running).
+    """
+
+    def __init__(self, app: SpecvizApp, message_type: type[Message]) -> None:
+        self._type = message_type
+        self.count = 0
+        app.message_signal.subscribe(app, self._handled, immediate=True)
+
+    def _handled(self, message: Message) -> None:
+        if isinstance(message, self._type):
+            self.count += 1
 
 
 class WatchedGate(PauseGate):

@@ -26,7 +26,7 @@ from specviz.tui.widgets.theory_view import TheoryPanel
 from specviz.tui.widgets.token_stream import TokenStream
 from tests.support.fake_source import FakeSource
 
-from .conftest import TIMEOUT_S, WatchedGate, wait_until
+from .conftest import TIMEOUT_S, WatchedGate, run_done, wait_until
 
 SIZE = (100, 32)
 SETTINGS = RunSettings(
@@ -383,7 +383,7 @@ async def test_edited_prompt_is_decoded(tmp_path: Path) -> None:
         assert isinstance(app.focused, TextArea)
         await pilot.press("end", "space", "H", "i")
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.run_recording.finished is not None)
+        await wait_until(pilot, lambda: run_done(app))
         assert app.run_recording.started.prompt == SETTINGS.prompt + " Hi"
         assert isinstance(app.focused, TokenStream)
 

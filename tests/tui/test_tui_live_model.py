@@ -13,16 +13,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from textual.pilot import Pilot
 
 from specviz.commands.ui import make_factory
 from specviz.decoding.events import Event, Iteration, RunFinished
 from specviz.session import ModelOptions, RunSettings, Session
 from specviz.tui.app import SpecvizApp
+from specviz.tui.messages import RaceEnded
 from specviz.tui.source import EventSourceFactory
 from specviz.tui.widgets.race_view import RacePanel
 from tests.support.tiny_models import save_tiny_checkpoint
 
-from .conftest import TIMEOUT_S, wait_until
+from .conftest import TIMEOUT_S, Handled, run_done, wait_until
 
 SIZE = (100, 32)
 # A real run here is slower than the fake: allow for a loaded machine decoding a few hundred steps.
@@ -128,7 +130,7 @@ async def test_live_run_on_a_tiny_model_matches_the_headless_decoder(tiny: TinyM
     headless = _finished(session.speculative(settings))
     app = _app(make_factory(session), settings, autorun=True)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.run_recording.finished is not None, timeout=RUN_TIMEOUT_S)
+        await wait_until(pilot, lambda: run_done(app), timeout=RUN_TIMEOUT_S)
         run = app.run_recording
         assert run.finished.token_ids == headless.token_ids
         assert sum(len(it.new_token_ids) for it in run.iterations) == 30
@@ -158,9 +160,7 @@ async def test_starting_a_new_run_cancels_the_live_decoder(tiny: TinyModels) -> 
         await pilot.press("G", "r")  # γ + 1, new run: the old worker must stop
         await wait_until(pilot, lambda: len(factory.runs) == 2)  # the new worker has started
         factory.release.set()
-        await wait_until(
-            pilot, lambda: not app.decoding and app.run_recording.finished is not None, timeout=RUN_TIMEOUT_S
-        )
+        await wait_until(pilot, lambda: run_done(app), timeout=RUN_TIMEOUT_S)
         _assert_cut_short(factory.runs[0], settings)
         assert cancelled.finished is None and len(cancelled) == HOLD_AT - 1  # nothing late reached it
         run = app.run_recording
@@ -181,9 +181,7 @@ async def test_a_run_cancels_a_race_in_progress(tiny: TinyModels) -> None:
         await pilot.press("r")
         await wait_until(pilot, lambda: len(factory.runs) == 2)
         factory.release.set()
-        await wait_until(
-            pilot, lambda: not app.decoding and app.run_recording.finished is not None, timeout=RUN_TIMEOUT_S
-        )
+        await wait_until(pilot, lambda: run_done(app), timeout=RUN_TIMEOUT_S)
         _assert_cut_short(factory.runs[0], settings)
         # The race never went on to its speculative run, and the panel holds what it had.
         assert [log.settings.mode for log in factory.runs] == ["autoregressive", "speculative"]
@@ -197,15 +195,13 @@ async def test_a_race_cancels_the_live_run(tiny: TinyModels) -> None:
     factory = LoggingFactory(make_factory(_session(tiny)), hold_first_at=HOLD_AT)
     app = _app(factory, settings, autorun=True)
     async with app.run_test(size=SIZE) as pilot:
+        race_ended = Handled(app, RaceEnded)
         await wait_until(pilot, lambda: factory.holding.is_set() and len(app.run_recording) == HOLD_AT - 1)
         await pilot.press("x")
         await wait_until(pilot, lambda: len(factory.runs) == 2)  # the race's plain run has started
         factory.release.set()
-        await wait_until(
-            pilot,
-            lambda: app.race_runs is not None and app.race_runs["speculative"].finished is not None,
-            timeout=RUN_TIMEOUT_S,
-        )
+        await wait_until(pilot, lambda: race_ended.count == 1, timeout=RUN_TIMEOUT_S)
+        assert app.race_runs["speculative"].finished is not None
         _assert_cut_short(factory.runs[0], settings)
         assert [log.settings.mode for log in factory.runs] == ["speculative", "autoregressive", "speculative"]
         assert all(log.exhausted for log in factory.runs[1:])
@@ -214,19 +210,13 @@ async def test_a_race_cancels_the_live_run(tiny: TinyModels) -> None:
 # -- races -------------------------------------------------------------------------------------------------
 
 
-async def _race(app: SpecvizApp, pilot) -> RacePanel:
-    """Race, wait until both runs are decoded, and show them to the end."""
+async def _race(app: SpecvizApp, pilot: Pilot) -> RacePanel:
+    """Race, wait until both runs are decoded and the race's worker is done, and show them to the end."""
+    race_ended = Handled(app, RaceEnded)
     await pilot.press("x")
     assert app.query_one("#tabs").active == "tab-race"
-    await wait_until(
-        pilot,
-        lambda: (
-            not app.decoding
-            and app.race_runs is not None
-            and app.race_runs["speculative"].finished is not None
-        ),
-        timeout=RUN_TIMEOUT_S,
-    )
+    await wait_until(pilot, lambda: race_ended.count == 1, timeout=RUN_TIMEOUT_S)
+    assert not app.decoding and app.race_runs["speculative"].finished is not None
     await pilot.press("end")
     race = app.query_one("#race", RacePanel)
     assert race.shown == (len(app.race_runs["plain"]), len(app.race_runs["speculative"]))
@@ -255,7 +245,11 @@ async def test_live_race_on_a_tiny_model_marks_identical_greedy_outputs(tiny: Ti
 
 
 async def test_live_race_marks_greedy_outputs_that_differ(tiny: TinyModels) -> None:
-    """A speculative decoder that is not lossless shows as such: here its target is another model."""
+    """A speculative decoder that is not lossless shows as such: here its target is another model.
+
+    The only way to "differ" on screen: greedy verification is argmax matching under every rule, so
+    a lossy rule still gives the plain run's tokens, and a sampled race gets no verdict ("≈ sampling").
+    """
     settings = RunSettings(prompt="def add(a, b):\n    return", gamma=3, max_new_tokens=30)
     plain_session, spec_session = _session(tiny), _session(tiny, tiny.other_target)
     plain_factory, spec_factory = make_factory(plain_session), make_factory(spec_session)
@@ -316,7 +310,7 @@ async def test_the_live_ui_loads_a_tiny_pair_in_a_worker_and_survives_a_bad_swit
         blink=False,
     )
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.run_recording.finished is not None, timeout=RUN_TIMEOUT_S)
+        await wait_until(pilot, lambda: run_done(app), timeout=RUN_TIMEOUT_S)
         assert app.run_recording.started.target == target and app.run_recording.started.drafter == "model"
         assert "→" not in app.query_one("#settings", SettingsBar).plain
         await pilot.press("M")
@@ -327,7 +321,5 @@ async def test_the_live_ui_loads_a_tiny_pair_in_a_worker_and_survives_a_bad_swit
         assert "could not load ./no/such/model" in status and "does not exist" in status
         assert app.models is not None and app.models.target == target
         await pilot.press("r")
-        await wait_until(
-            pilot, lambda: not app.decoding and app.run_recording.finished is not None, timeout=RUN_TIMEOUT_S
-        )
+        await wait_until(pilot, lambda: run_done(app), timeout=RUN_TIMEOUT_S)
         assert app.run_recording.started.target == target

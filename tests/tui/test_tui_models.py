@@ -20,7 +20,7 @@ from specviz.tui.widgets.settings_bar import SettingsBar
 from specviz.tui.widgets.stats_bar import StatsBar
 from tests.support.fake_source import FakeSource
 
-from .conftest import wait_until
+from .conftest import run_done, wait_until
 
 SIZE = (110, 32)
 SETTINGS = RunSettings(prompt="Explain speculative decoding.", gamma=4, seed=1, max_new_tokens=60)
@@ -111,7 +111,7 @@ async def test_the_ui_opens_while_models_load_and_runs_wait_for_them() -> None:
         assert loader.runs == []
         gate.set()
         # Ready: the autorun decodes the edited prompt with the edited settings.
-        await wait_until(pilot, lambda: app.run_recording.finished is not None)
+        await wait_until(pilot, lambda: run_done(app))
         assert loader.loads == [PAIR]
         choice, settings = loader.runs[0]
         assert choice == PAIR and settings.prompt == SETTINGS.prompt + " Hi" and settings.gamma == 5
@@ -131,7 +131,7 @@ async def test_ready_models_do_not_run_a_prompt_being_edited() -> None:
         assert not app.decoding and isinstance(app.focused, TextArea)
         assert "ctrl+r" in notes(app)
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.run_recording.finished is not None)
+        await wait_until(pilot, lambda: run_done(app))
 
 
 async def test_a_failed_load_is_shown_and_other_models_can_be_chosen() -> None:
@@ -155,7 +155,7 @@ async def test_a_failed_load_is_shown_and_other_models_can_be_chosen() -> None:
         assert loader.loads[-1] == ModelChoice("small", "small")
         assert app.query_one("#load-status", LoadStatus).view is None
         await pilot.press("r")
-        await wait_until(pilot, lambda: app.run_recording.finished is not None)
+        await wait_until(pilot, lambda: run_done(app))
         assert loader.runs[-1][0] == ModelChoice("small", "small")
 
 
@@ -163,7 +163,7 @@ async def test_switching_models_keeps_the_old_pair_until_the_new_one_is_ready() 
     loader = FakeLoader()
     app = loading_app(loader, autorun=True)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.run_recording.finished is not None)
+        await wait_until(pilot, lambda: run_done(app))
         loader.gate = threading.Event()
         await pilot.press("M")
         assert isinstance(app.screen, ModelScreen)
@@ -210,7 +210,7 @@ async def test_a_failed_switch_keeps_the_old_models() -> None:
         assert "still using big + small" in status_text(app)
         assert app.models is not None and app.models.target == "big"
         await pilot.press("r")
-        await wait_until(pilot, lambda: app.run_recording.finished is not None)
+        await wait_until(pilot, lambda: run_done(app))
         assert loader.runs[-1][0] == PAIR
 
 
@@ -237,7 +237,7 @@ async def test_top_k_top_p_and_max_new_tokens_keys_set_the_next_run() -> None:
     loader = FakeLoader()
     app = loading_app(loader, autorun=True)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.run_recording.finished is not None)
+        await wait_until(pilot, lambda: run_done(app))
         assert "top-k –" in bar_text(app) and "max 60" in bar_text(app)
         await pilot.press("k", "k", "u", "u", "L", "L")
         nxt = app.next_settings
