@@ -6,9 +6,13 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 import specviz
 from specviz.cli import main
 from tests.support.tiny_models import save_tiny_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 README = Path(__file__).parents[1] / "README.md"
 

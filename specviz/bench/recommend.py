@@ -23,7 +23,7 @@ class Recommendation:
 
 
 def recommend(summary: dict[str, Any]) -> list[Recommendation]:
-    """The fastest measured specviz configuration per mode and category (report.summarise's output)."""
+    """The fastest measured specviz configuration per mode and category (report.sweep_summary's output)."""
     out = []
     for mode, cats in summary.items():
         for category, entries in cats.items():

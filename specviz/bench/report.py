@@ -24,7 +24,7 @@ def _geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else 0.0
 
 
-def summarise(results: list[Measurement], costs: CostTable | None) -> dict[str, Any]:
+def sweep_summary(results: list[Measurement], costs: CostTable | None) -> dict[str, Any]:
     """summary[mode][category][method@gamma] -> figures; speedups are per-prompt ratios of median
     tokens/s against plain decoding in the same run, then a geometric mean over prompts."""
     groups: dict[tuple[str, str, str, int | str], list[Measurement]] = defaultdict(list)
@@ -339,7 +339,7 @@ def charts(summary: dict[str, Any], width: int = 100) -> str:
 def to_json(
     plan: BenchPlan, costs: CostTable | None, results: list[Measurement], env: dict[str, Any]
 ) -> dict[str, Any]:
-    summary = summarise(results, costs)
+    summary = sweep_summary(results, costs)
     best = best_per_method(summary)
     return {
         "environment": env,

@@ -39,7 +39,7 @@ from textual.worker import get_current_worker
 
 from specviz.decoding.events import Event, RunStarted, load_trace
 from specviz.decoding.settings import RunSettings
-from specviz.tui.export import write_metrics_csv, write_metrics_json, write_trace
+from specviz.tui.export import write_metrics_csv, write_metrics_json, write_runs
 from specviz.tui.keys import KEYS
 from specviz.tui.live_decode import TraceFile, TraceTarget, decode_runs
 from specviz.tui.messages import DecodeEnded, DecodeEvent, LoadFinished, RaceEnded, RaceSide
@@ -633,7 +633,7 @@ class SpecvizApp(App[None]):
                 directory / f"{stem}.json", self.run_recording, self._playhead.revealed, baseline
             ),
             write_metrics_csv(directory / f"{stem}.csv", self.run_recording, self._playhead.revealed),
-            write_trace(directory / f"{stem}.jsonl", runs),
+            write_runs(directory / f"{stem}.jsonl", runs),
         ]
 
     @staticmethod

@@ -100,6 +100,6 @@ def write_metrics_csv(path: Path, run: Recording, n: int) -> Path:
     return path
 
 
-def write_trace(path: Path, runs: list[Recording]) -> Path:
+def write_runs(path: Path, runs: list[Recording]) -> Path:
     """The runs' events in order, readable by ``events.read_trace`` and by replay."""
     return events.write_trace(path, (event for run in runs for event in run.events()))

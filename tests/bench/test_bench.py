@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from specviz.bench.report import best_per_method, summarise
+from specviz.bench.report import best_per_method, sweep_summary
 from specviz.bench.runner import Measurement
 from specviz.cli import main
 from tests.support.tiny_models import save_tiny_checkpoint
@@ -57,7 +57,7 @@ def test_summary_speedup_is_per_prompt_ratio_geomean_and_checks_identity() -> No
             verified=4,
         ),
     ]
-    summary = summarise(results, costs=None)
+    summary = sweep_summary(results, costs=None)
     entry = summary["greedy"]["code"]["specviz_model@4"]
     assert entry["speedup"] == pytest.approx((2.0 * 4.0) ** 0.5)  # geomean of 2x and 4x
     assert entry["acceptance_rate"] == pytest.approx(8 / 16)

@@ -14,6 +14,8 @@ from specviz.cli import main
 from specviz.decoding.events import RunFinished, read_trace
 from tests.support.tiny_models import save_tiny_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.mark.parametrize(
     ("argv", "message"),

@@ -10,6 +10,8 @@ from specviz.cli import main
 from specviz.decoding.events import Iteration, RunFinished, RunStarted, read_trace
 from tests.support.tiny_models import save_tiny_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PROMPT = "def add(a, b):\n    return a + b\n\ndef add("
 
 

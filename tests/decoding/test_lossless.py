@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -61,21 +60,13 @@ from tests.support.lossless import (
 )
 from tests.support.tiny_models import save_tiny_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TOLERANCE = 1e-6  # float32 rounding of the loop's own probabilities stays below 1e-7 here
 T1 = SamplingConfig(temperature=1.0)
 TRUNCATED = SamplingConfig(temperature=0.7, top_k=3, top_p=0.9)
 
 Distribution = dict[Outcome, float]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny tensors: two OpenMP threads on a busy 2-core machine made a 2-row softmax take 15 ms
-    instead of 3 µs (measured), and the enumeration runs the loop thousands of times."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # -- the check ------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ from specviz.models import ModelError
 from specviz.session import ModelOptions, RunSettings, Session
 from tests.support.tiny_models import save_tiny_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _options(target: str, draft: str) -> ModelOptions:
     return ModelOptions(

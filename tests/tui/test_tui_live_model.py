@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import torch
 from textual.pilot import Pilot
 
 from specviz.commands.ui import make_factory
@@ -26,19 +25,11 @@ from tests.support.tiny_models import save_tiny_checkpoint
 
 from .conftest import TIMEOUT_S, Handled, run_done, wait_until
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SIZE = (100, 32)
 # A real run here is slower than the fake: allow for a loaded machine decoding a few hundred steps.
 RUN_TIMEOUT_S = 3 * TIMEOUT_S
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models decode ~30x faster on one thread than on two when the cores are busy (measured:
-    0.2 s against 6 s for 30 tokens), as two OpenMP threads wait on each other for a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
