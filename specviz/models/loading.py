@@ -269,15 +269,15 @@ def quantize_draft(lm: LoadedModel, scheme: str) -> str:
         raise ModelError(f"unknown draft quantization {scheme!r}: use auto, int8 or none")
     if lm.device.type != "cpu":
         raise ModelError("--draft-quant int8 works on CPU only; use --draft-quant none on this device")
-    from specviz.models.packing import release_replaced, shared_tensor_ids
+    from specviz.models.packing import CopiedWeights, linear_layers_largest_first
 
     # One Linear at a time and in place: quantize_dynamic on the whole model would first
     # deep-copy it (a second float32 draft), and the float32 weights of the layers already done
     # would stay resident until the end. Each layer gets the same default dynamic qconfig either
     # way, so the result is the same.
     model = lm.model
-    names = [name for name, module in model.named_modules() if type(module) is torch.nn.Linear]
-    shared = shared_tensor_ids(model)
+    names = linear_layers_largest_first(model)
+    copied = CopiedWeights(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's migration notice; the API still works
         for name in names:
@@ -287,7 +287,7 @@ def quantize_draft(lm: LoadedModel, scheme: str) -> str:
             holder = torch.nn.Sequential(linear)  # quantize_dynamic swaps children, never its root
             torch.ao.quantization.quantize_dynamic(holder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
             setattr(parent, child, holder[0])
-            release_replaced([linear.weight, linear.bias], shared)
+            copied.release([linear.weight, linear.bias])
             del linear, holder
     return scheme
 

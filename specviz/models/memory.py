@@ -12,9 +12,7 @@ resident, which is what ``/usr/bin/time`` and the kernel's out-of-memory account
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
-import resource
 import sys
 from collections.abc import Iterable
 
@@ -38,6 +36,8 @@ def peak_rss_bytes() -> int:
     kib = _status_kib("VmHWM")
     if kib is not None:
         return kib * 1024
+    import resource  # POSIX only; imported here so that importing this module works everywhere
+
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return maxrss if sys.platform == "darwin" else maxrss * 1024  # bytes on macOS, KiB elsewhere
 
@@ -48,7 +48,7 @@ def rss_bytes() -> int | None:
     return None if kib is None else kib * 1024
 
 
-def _private_file_mappings() -> list[tuple[int, int]]:
+def _file_mappings() -> list[tuple[int, int]]:
     """(start, end) of this process's mappings of regular files that it cannot execute.
 
     Those are the checkpoint mappings (safetensors maps its file read-only or copy-on-write);
@@ -68,40 +68,38 @@ def _private_file_mappings() -> list[tuple[int, int]]:
     return spans
 
 
-def release_file_pages(spans: Iterable[tuple[int, int]]) -> int:
-    """Drop this process's resident pages of memory-mapped files inside ``spans``; returns bytes.
+class MappedFiles:
+    """This process's memory-mapped files as they are now, to hand back the pages of tensors in them.
 
-    ``spans`` are (address, length) pairs of tensors whose contents have already been copied
-    elsewhere (packed or quantized) and that no live tensor still reads. Only whole pages inside
-    a span *and* inside a file mapping are touched, so anonymous memory and neighbouring tensors
-    are never affected. The data stays in the file: a later read of such a page maps it back
-    from the page cache. Linux only; elsewhere nothing happens.
+    The mappings are read once, when this is made (reading them costs milliseconds, and a model
+    has hundreds of layers). That is safe for tensors that already existed then and are still
+    alive when ``release`` is called: a mapping cannot be unmapped while a tensor in it lives,
+    so its address range cannot have been reused for anything else in between.
     """
-    if not sys.platform.startswith("linux"):
-        return 0
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return 0
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    page = os.sysconf("SC_PAGE_SIZE")
-    mappings = _private_file_mappings()
-    released = 0
-    for address, length in spans:
-        first = -(-address // page) * page  # round up: never a page shared with a neighbour
-        last = (address + length) // page * page
-        for map_start, map_end in mappings:
-            start, end = max(first, map_start), min(last, map_end)
-            if end > start and libc.madvise(start, end - start, _MADV_DONTNEED) == 0:
-                released += end - start
-    return released
 
+    def __init__(self) -> None:
+        self._mappings = _file_mappings() if sys.platform.startswith("linux") else []
 
-def trim_heap() -> None:
-    """Return freed heap memory to the system (glibc only), after large frees of small blocks."""
-    libc_name = ctypes.util.find_library("c")
-    if not sys.platform.startswith("linux") or libc_name is None:
-        return
-    trim = getattr(ctypes.CDLL(libc_name), "malloc_trim", None)
-    if trim is not None:
-        trim(0)
+    def release(self, spans: Iterable[tuple[int, int]]) -> int:
+        """Drop the resident pages of mapped files inside ``spans``; returns the bytes dropped.
+
+        ``spans`` are (address, length) pairs of tensors whose contents have already been copied
+        elsewhere (packed or quantized) and that no other live tensor reads. Only whole pages
+        inside a span *and* inside a file mapping are touched, so anonymous memory and
+        neighbouring tensors are never affected. The data stays in the file: a later read of
+        such a page maps it back from the page cache. Nothing happens off Linux.
+        """
+        if not self._mappings:
+            return 0
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library already loaded into this process
+        libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        page = os.sysconf("SC_PAGE_SIZE")
+        released = 0
+        for address, length in spans:
+            first = -(-address // page) * page  # round up: never a page shared with a neighbour
+            last = (address + length) // page * page
+            for map_start, map_end in self._mappings:
+                start, end = max(first, map_start), min(last, map_end)
+                if end > start and libc.madvise(start, end - start, _MADV_DONTNEED) == 0:
+                    released += end - start
+        return released

@@ -16,6 +16,7 @@ real-model equality tests check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -62,25 +63,38 @@ def pack_linear_layers(model: nn.Module) -> int:
 
     One layer at a time, so the peak is the model plus one packed layer rather than two models:
     nothing here keeps the replaced ``nn.Linear`` alive, and when its weight lies in a
-    memory-mapped checkpoint the pages the copy just read are handed back (see
-    ``release_replaced``), since otherwise they would stay resident beside the packed copy.
+    memory-mapped checkpoint the pages the copy just read are handed back (``CopiedWeights``),
+    since otherwise they would stay resident beside the packed copy.
     """
-    names = [
-        name
-        for name, module in model.named_modules()
-        if type(module) is nn.Linear
-        and module.weight.device.type == "cpu"
-        and module.weight.dtype == torch.float32
-    ]
-    shared = shared_tensor_ids(model)
+    names = linear_layers_largest_first(
+        model, lambda linear: linear.weight.device.type == "cpu" and linear.weight.dtype == torch.float32
+    )
+    copied = CopiedWeights(model)
     for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         linear = getattr(parent, child)
         setattr(parent, child, PackedLinear(linear))
-        release_replaced([linear.weight, linear.bias], shared)
+        copied.release([linear.weight, linear.bias])
         del linear
     return len(names)
+
+
+def linear_layers_largest_first(
+    model: nn.Module, wanted: Callable[[nn.Linear], bool] = lambda _: True
+) -> list[str]:
+    """Names of the plain ``nn.Linear`` layers of ``model`` that are ``wanted``, largest weight first.
+
+    Each replacement briefly holds one layer twice (the original and its copy). Doing the largest
+    (the 152k-row lm_head) first, while little else has been copied yet, keeps that moment off
+    the top of the peak: measured on the 1.5B target, 6.2 instead of 7.1 GiB.
+    """
+    found = [
+        (module.weight.numel(), index, name)
+        for index, (name, module) in enumerate(model.named_modules())
+        if type(module) is nn.Linear and wanted(module)
+    ]
+    return [name for _, _, name in sorted(found, key=lambda item: (-item[0], item[1]))]
 
 
 def _span(tensor: torch.Tensor) -> tuple[int, int]:
@@ -112,19 +126,31 @@ def shared_tensor_ids(model: nn.Module) -> set[int]:
     return shared
 
 
-def release_replaced(tensors: list[torch.Tensor | None], shared: set[int]) -> int:
-    """Hand back the memory-mapped checkpoint pages of tensors that were just copied and replaced.
+class CopiedWeights:
+    """Hands back the checkpoint pages of a model's weights as they are copied and replaced.
 
     A safetensors checkpoint is memory-mapped: a weight read once to be packed or quantized keeps
     its pages resident (counted in the process's memory) for as long as the file stays mapped,
-    which is as long as any other weight of that file lives. Anonymous memory is left to the
-    allocator (it is freed when the last reference goes). Returns the bytes released.
+    which is as long as any other weight of that file lives. Make this before replacing anything
+    (it notes which weights are shared and where the files are mapped), then ``release`` each
+    replaced weight while still holding it. Anonymous memory is left alone: it is freed when its
+    last reference goes.
     """
-    from specviz.models.memory import release_file_pages
 
-    spans = [
-        _span(t)
-        for t in tensors
-        if t is not None and id(t) not in shared and t.device.type == "cpu" and t.layout == torch.strided
-    ]
-    return release_file_pages(spans)
+    def __init__(self, model: nn.Module) -> None:
+        from specviz.models.memory import MappedFiles
+
+        self._shared = shared_tensor_ids(model)
+        self._files = MappedFiles()
+
+    def release(self, tensors: list[torch.Tensor | None]) -> int:
+        """Release the pages of these replaced weights; returns the bytes released."""
+        spans = [
+            _span(t)
+            for t in tensors
+            if t is not None
+            and id(t) not in self._shared
+            and t.device.type == "cpu"
+            and t.layout == torch.strided
+        ]
+        return self._files.release(spans)
