@@ -17,7 +17,10 @@ from tests.support.fake_source import FakeSource
     ("changes", "message"),
     [
         ({"gamma": -1}, "--gamma must be a whole number >= 0 or 'auto', got -1"),
-        ({"temperature": -0.5}, "--temperature must be >= 0 (0 = greedy), got -0.5"),
+        ({"temperature": -0.5}, "--temperature must be a finite number >= 0 (0 = greedy), got -0.5"),
+        ({"temperature": float("nan")}, "--temperature must be a finite number >= 0 (0 = greedy), got nan"),
+        ({"temperature": float("inf")}, "--temperature must be a finite number >= 0 (0 = greedy), got inf"),
+        ({"prompt": "caf\udce9"}, "the prompt is not valid UTF-8 text (byte 3 of it): re-encode it as UTF-8"),
         ({"top_k": 0}, "--top-k must be >= 1, got 0"),
         ({"top_p": 1.5}, "--top-p must be in (0, 1], got 1.5"),
         ({"top_p": 0.0}, "--top-p must be in (0, 1], got 0.0"),
@@ -35,7 +38,7 @@ from tests.support.fake_source import FakeSource
 )
 def test_a_bad_value_names_its_flag_and_what_it_allows(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError) as caught:
-        RunSettings(prompt="x", **changes)  # type: ignore[arg-type]
+        RunSettings(**({"prompt": "x"} | changes))  # type: ignore[arg-type]
     assert str(caught.value) == message
     # evolve validates too: the UI's keys cannot step a setting out of range unnoticed.
     with pytest.raises(ValueError, match="must be"):
