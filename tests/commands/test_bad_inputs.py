@@ -169,3 +169,28 @@ def test_json_output_is_whole_and_finite(tmp_path) -> None:
     write_json_atomically(path, {"speedup": float("inf"), "rates": [float("nan"), 0.5], "ok": 1})
     assert json.loads(path.read_text()) == {"speedup": None, "rates": [None, 0.5], "ok": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("device", ["tpu", "", "cuda:x"])
+def test_an_unknown_device_is_a_clear_error(tmp_path, tiny_target, device: str, capsys) -> None:
+    assert main(_run(tiny_target, "--device", device, "hi")) == 2
+    err = capsys.readouterr().err
+    assert "--device" in err and "Traceback" not in err
+
+
+def test_ctrl_c_while_loading_keeps_an_old_trace_and_says_nothing_of_it(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """The trace is opened at the first event, so an interrupt before it leaves the old one alone."""
+    import specviz.commands.run as run_command
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_command, "load_session", interrupted)
+    trace = tmp_path / "old.jsonl"
+    trace.write_text(OLD_TRACE)
+    assert main(_run(str(tmp_path / "any-model"), "--trace", str(trace), "hi")) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "trace so far" not in err
+    assert trace.read_text() == OLD_TRACE
