@@ -121,6 +121,7 @@ class SessionLoader:
         self._base = base
         # Every pair this loader loads is loaded, warmed up and decoded on this one thread.
         self._compute = ComputeThread()
+        self._session: Session | None = None  # the last pair loaded: a new draft reuses its target
 
     def catalogue(self) -> list[ModelEntry]:
         return [
@@ -139,7 +140,12 @@ class SessionLoader:
         narrator = StageNarrator(progress, choice)
 
         def build() -> Session:
-            session = Session(options, progress=narrator)
+            last = self._session
+            if last is not None and replace(last.options, draft=options.draft) == options:
+                session = last.with_draft(options.draft, progress=narrator)  # same target: not reloaded
+            else:
+                self._session = None  # let the old pair go before the new one loads
+                session = Session(options, progress=narrator)
             # One-off kernel setup belongs to loading, not to the first timed run.
             progress("warming up", 0, 1)
             session.warm_up()
@@ -150,7 +156,7 @@ class SessionLoader:
             return session
 
         try:
-            session = self._compute.call(build)
+            session = self._session = self._compute.call(build)
         except ModelError as exc:
             raise ModelLoadError(str(exc)) from exc
         except (OSError, ValueError) as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -57,12 +57,18 @@ def acceptance_rule(settings: RunSettings) -> tuple[Any, bool]:
 class Session:
     """Target (and optional draft) loaded once; each run gets fresh caches and a fresh generator."""
 
-    def __init__(self, options: ModelOptions, progress: Any = None) -> None:
+    def __init__(
+        self, options: ModelOptions, progress: Any = None, target: LoadedModel | None = None
+    ) -> None:
+        """Load ``options``' models; ``target``: an already loaded target to use instead (see
+        :meth:`with_draft`)."""
         kwargs = {"progress": progress} if progress else {}
         self.options = options
         self._progress = progress
         self._costs: CostTable | None = None
-        self.target: LoadedModel = load_model(
+        if target is not None and target.spec != options.target:
+            raise ValueError(f"the loaded target is {target.spec}, the options ask for {options.target}")
+        self.target: LoadedModel = target or load_model(
             options.target,
             options.device,
             options.dtype,
@@ -101,6 +107,14 @@ class Session:
         self.codec = HFCodec(self.target.tokenizer)
         self.target_backend = HFBackend(self.target.model)
         self.draft_backend = HFBackend(self.draft.model) if self.draft else None
+
+    def with_draft(self, draft: str | None, progress: Any = None) -> Session:
+        """A session on this one's loaded target with another draft model (None: no draft model).
+
+        The target is shared, not loaded again: it is the gigabytes and most of the seconds of a
+        load. Each session keeps its own caches, so the two can run one after the other.
+        """
+        return Session(replace(self.options, draft=draft), progress or self._progress, target=self.target)
 
     def encode(self, settings: RunSettings) -> list[int]:
         tok = self.target.tokenizer

@@ -43,3 +43,32 @@ def test_a_draft_that_cannot_embed_its_own_tokenizer_is_refused_at_load(tmp_path
     draft = save_tiny_checkpoint(tmp_path / "draft", seed=2, vocab_size=200)
     with pytest.raises(ModelError, match="200 embedding rows"):
         Session(_options(target, draft))
+
+
+def test_with_draft_shares_the_loaded_target(tmp_path) -> None:
+    target = save_tiny_checkpoint(tmp_path / "target", seed=1)
+    first = Session(_options(target, save_tiny_checkpoint(tmp_path / "a", seed=2)))
+    second = first.with_draft(save_tiny_checkpoint(tmp_path / "b", seed=3))
+    assert second.target is first.target and second.draft is not first.draft
+    assert second.target_backend is not first.target_backend  # each session keeps its own cache
+    settings = RunSettings(prompt="hello", max_new_tokens=12)
+    plain = list(first.plain(settings))[-1]
+    assert list(second.speculative(settings))[-1].token_ids == plain.token_ids
+    assert first.with_draft(None).draft is None
+
+
+def test_the_ui_loader_keeps_the_target_when_only_the_draft_changes(tmp_path) -> None:
+    from specviz.commands.ui import SessionLoader
+    from specviz.tui.model_loading import ModelChoice
+
+    target = save_tiny_checkpoint(tmp_path / "target", seed=1)
+    drafts = [save_tiny_checkpoint(tmp_path / name, seed=seed) for name, seed in (("a", 2), ("b", 3))]
+    loader = SessionLoader(_options(target, drafts[0]), RunSettings(prompt="x"))
+    stages: list[list[str]] = []
+    for draft in drafts:
+        seen: list[str] = []
+        loader.load(ModelChoice(target, draft), lambda stage, done, total, seen=seen: seen.append(stage))
+        stages.append(seen)
+    # load_model names each checkpoint it loads: the target the first time only.
+    assert stages[0].count(f"loading {target}") == 2 and stages[1].count(f"loading {target}") == 1
+    assert f"loading {drafts[1]}" in stages[1]

@@ -1,6 +1,6 @@
 """SmolLM2-135M (its own tokenizer) drafting for Qwen2.5-Coder-1.5B: greedy output is the target's own.
 
-A separate module so the default pair's session (another module) is released before this loads.
+It reuses the default pair's loaded target (``Session.with_draft``): the 1.5B model loads once per test session.
 """
 
 from __future__ import annotations
@@ -8,15 +8,16 @@ from __future__ import annotations
 import pytest
 
 from specviz.decoding.events import Iteration, RunFinished
-from specviz.session import ModelOptions, RunSettings, Session
-from tests.session.test_real_models import _need
+from specviz.session import RunSettings, Session
+from tests.session.conftest import need
 
 pytestmark = pytest.mark.real_models
 
 
-def test_smollm2_drafts_for_qwen_greedy_identical() -> None:
-    _need("qwen2.5-coder-1.5b", "smollm2-135m")
-    session = Session(ModelOptions("qwen2.5-coder-1.5b", "smollm2-135m", device="cpu", dtype="float32"))
+def test_smollm2_drafts_for_qwen_greedy_identical(default_pair: Session) -> None:
+    need("smollm2-135m")
+    session = default_pair.with_draft("smollm2-135m")
+    assert session.target is default_pair.target
     assert not session.same_vocab
     settings = RunSettings(
         prompt="Write a Python function that reverses a list.", chat=True, gamma=4, max_new_tokens=20

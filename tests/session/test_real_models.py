@@ -5,24 +5,13 @@ setup.sh provisions them; without them these tests skip locally but fail under C
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from specviz.decoding.events import Iteration, RunFinished
-from specviz.models import is_provisioned
 from specviz.session import ModelOptions, RunSettings, Session
+from tests.session.conftest import need
 
 pytestmark = pytest.mark.real_models
-
-
-def _need(*names: str) -> None:
-    missing = [n for n in names if not is_provisioned(n)]
-    if missing:
-        message = f"models not provisioned: {missing} (run ./setup.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def _run(events):
@@ -46,12 +35,6 @@ PROMPTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def default_pair() -> Session:
-    _need("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
-    return Session(ModelOptions("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", device="cpu", dtype="float32"))
-
-
 @pytest.mark.parametrize(("prompt", "chat"), PROMPTS)
 @pytest.mark.parametrize("drafter", ["model", "ngram"])
 def test_default_pair_greedy_equals_plain(
@@ -70,7 +53,7 @@ def test_default_pair_greedy_equals_plain(
 
 
 def test_smollm2_ngram_greedy_equals_plain() -> None:
-    _need("smollm2-135m")
+    need("smollm2-135m")
     session = Session(ModelOptions("smollm2-135m", None, device="cpu", dtype="float32"))
     for prompt in PROMPTS:
         settings = RunSettings(prompt=prompt[0], chat=True, drafter="ngram", gamma=5, max_new_tokens=32)
