@@ -7,7 +7,9 @@ less so, summarisation copies phrases from its passage, arithmetic mixes copying
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -141,3 +143,39 @@ SUITE: tuple[BenchPrompt, ...] = (
 )
 
 CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(p.category for p in SUITE))
+
+
+def load_prompts(path: Path) -> list[BenchPrompt]:
+    """Your own prompts, one JSON object a line: ``{"category": "...", "prompt": "..."}``, with an
+    optional ``"name"`` and ``"chat"`` (default true: wrapped in the target's chat template).
+
+    Measuring on prompts the settings were not tuned on is the honest test of a drafter. Raises
+    ValueError naming the file and line of anything that is not such an object.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--prompts {path}: cannot read it as UTF-8 text ({exc})") from None
+    prompts: list[BenchPrompt] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"--prompts {path}:{number}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: not JSON ({exc.msg})") from None
+        if not isinstance(item, dict):
+            raise ValueError(f'{where}: expected an object like {{"category": "code", "prompt": "..."}}')
+        category, text, chat = item.get("category"), item.get("prompt"), item.get("chat", True)
+        if not isinstance(category, str) or not category.strip() or "," in category:
+            raise ValueError(f'{where}: "category" must be a non-empty name without commas')
+        if not isinstance(text, str) or not text:
+            raise ValueError(f'{where}: "prompt" must be a non-empty string')
+        if not isinstance(chat, bool):
+            raise ValueError(f'{where}: "chat" must be true or false')
+        name = item.get("name") or f"{category}-{len(prompts) + 1}"
+        prompts.append(BenchPrompt(category=category.strip(), name=str(name), text=text, chat=chat))
+    if not prompts:
+        raise ValueError(f"--prompts {path}: no prompts in it")
+    return prompts

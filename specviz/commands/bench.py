@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from specviz.bench.prompts import CATEGORIES, SUITE
+from specviz.bench.prompts import SUITE, load_prompts
 from specviz.commands.output_files import check_writable, write_json_atomically
 from specviz.decoding.settings import GammaChoice, parse_gamma
 
@@ -25,7 +25,16 @@ def add_parser(sub: Any, model_args: Any) -> None:
         "--quick", action="store_true", help="one prompt per category, greedy, one γ (~10 min on 2 CPU cores)"
     )
     p.add_argument("--json", type=Path, default=Path("specviz-bench.json"), help="raw timings + summary")
-    p.add_argument("--categories", default=",".join(CATEGORIES))
+    p.add_argument(
+        "--prompts",
+        type=Path,
+        default=None,
+        metavar="FILE.jsonl",
+        help='your own prompts instead of the suite: one {"category": ..., "prompt": ...} object a line',
+    )
+    p.add_argument(
+        "--categories", default=None, help="comma-separated (default: every category of the prompts)"
+    )
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--modes", default=None, help="greedy,sample (default: both; --quick: greedy)")
     p.add_argument(
@@ -81,12 +90,16 @@ def _positive(value: int | None, flag: str) -> int | None:
 def make_plan(args: Any) -> Any:
     from specviz.bench.runner import BenchPlan
 
-    categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+    suite = load_prompts(args.prompts) if args.prompts is not None else list(SUITE)
+    known = list(dict.fromkeys(p.category for p in suite))
+    categories = (
+        known if args.categories is None else [c.strip() for c in args.categories.split(",") if c.strip()]
+    )
     if not categories:
-        raise ValueError(f"--categories: give at least one of {', '.join(CATEGORIES)}")
-    unknown = set(categories) - set(CATEGORIES)
+        raise ValueError(f"--categories: give at least one of {', '.join(known)}")
+    unknown = set(categories) - set(known)
     if unknown:
-        raise ValueError(f"unknown categories {sorted(unknown)}; known: {', '.join(CATEGORIES)}")
+        raise ValueError(f"unknown categories {sorted(unknown)}; known: {', '.join(known)}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if set(methods) - set(METHODS):
         raise ValueError(
@@ -94,7 +107,7 @@ def make_plan(args: Any) -> Any:
         )
     if "plain" not in methods:
         methods.insert(0, "plain")  # every speedup is relative to plain decoding in the same run
-    prompts = [p for p in SUITE if p.category in categories]
+    prompts = [p for p in suite if p.category in categories]
     if args.quick:
         seen: set[str] = set()
         prompts = [p for p in prompts if not (p.category in seen or seen.add(p.category))]

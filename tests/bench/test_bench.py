@@ -4,6 +4,7 @@ is tested in tests/decoding/test_costs.py)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -120,3 +121,45 @@ def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:
     assert {m["gamma"] for m in data["measurements"] if m["method"].startswith("specviz_")} == {"auto"}
     assert "specviz_model@auto" in data["sweep"]["greedy"]["translation"]
     assert len(list((tmp_path / "costs").glob("*.json"))) == 1
+
+
+def test_bench_on_your_own_prompts(tmp_path, monkeypatch) -> None:
+    """``--prompts FILE.jsonl`` replaces the suite; its categories are the ones measured."""
+    monkeypatch.setenv("SPECVIZ_COSTS", str(tmp_path / "costs"))
+    target = save_tiny_checkpoint(tmp_path / "t", seed=1)
+    prompts = tmp_path / "mine.jsonl"
+    lines = [
+        {"category": "sql", "prompt": "SELECT name FROM users WHERE", "chat": False},
+        {"category": "sql", "prompt": "SELECT id FROM orders WHERE", "chat": False},
+        {"category": "poems", "prompt": "Roses are red,", "chat": False, "name": "roses"},
+    ]
+    prompts.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--prompts", str(prompts), "--methods", "plain,specviz_ngram", "--modes", "greedy"]
+    argv += ["--gammas-ngram", "3", "--repeats", "1", "--max-new-tokens", "4", "--target", target]
+    argv += ["--device", "cpu", "--json", str(out)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert set(data["categories"]["greedy"]) == {"sql", "poems"}
+    measured = sorted((m["category"], m["prompt"]) for m in data["measurements"] if m["method"] == "plain")
+    assert measured == [("poems", "roses"), ("sql", "sql-1"), ("sql", "sql-2")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "no prompts in it"),
+        ("{not json\n", ":1: not JSON"),
+        ('["a list"]\n', ":1: expected an object"),
+        ('{"prompt": "x"}\n', ':1: "category" must be a non-empty name'),
+        ('{"category": "c"}\n\n{"category": "c", "prompt": ""}\n', ':1: "prompt" must be a non-empty string'),
+        ('{"category": "c", "prompt": "x", "chat": "yes"}\n', ':1: "chat" must be true or false'),
+    ],
+)
+def test_a_bad_prompts_file_names_its_line(tmp_path, content: str, message: str) -> None:
+    from specviz.bench.prompts import load_prompts
+
+    path = tmp_path / "p.jsonl"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_prompts(path)
