@@ -83,6 +83,11 @@ def _top(dist: torch.Tensor, n: int, codec: TextCodec) -> tuple[TokenProb, ...]:
     )
 
 
+def _softmax_top(logits: torch.Tensor, n: int, codec: TextCodec) -> tuple[TokenProb, ...]:
+    """Top entries of one logits row ``[vocab]`` at temperature 1 (what greedy's argmax hides)."""
+    return _top(logits.float().softmax(dim=-1), n, codec)
+
+
 def _clock(*syncs: CausalLM | Drafter) -> float:
     for s in syncs:
         s.synchronize()
@@ -227,6 +232,14 @@ def speculative_decode(
 
         overlaps = torch.minimum(target_probs[:k], draft_probs).sum(dim=-1).tolist() if k else []
         argmaxes = target_probs[:k].argmax(dim=-1).tolist() if k else []
+        # Greedy rows are one-hot: record how sure each model really was (temperature 1).
+        target_softmax: list[float | None] = [None] * k
+        draft_softmax: list[float | None] = [None] * k
+        if sampling.greedy and k:
+            rows = target_logits[:k].float().softmax(dim=-1)  # [k, vocab]
+            target_softmax = rows.gather(-1, draft.tokens.view(k, 1)).view(k).tolist()
+            if draft.softmax is not None:
+                draft_softmax = draft.softmax.tolist()
         drafted = tuple(
             DraftedToken(
                 position=i,
@@ -249,16 +262,20 @@ def speculative_decode(
                 target_argmax=argmaxes[i],
                 overlap=overlaps[i],
                 draft_pieces=draft.pieces[i] if draft.pieces else None,
+                draft_softmax=draft_softmax[i],
+                target_softmax=target_softmax[i],
             )
             for i, tok in enumerate(drafted_ids)
         )
         correction = Correction(
-            kind=result.next_kind,
+            # Nothing drafted: the target simply took one step; nothing about it was free.
+            kind=result.next_kind if k else "plain",
             token_id=result.next_token,  # type: ignore[arg-type]
             text=codec.token_text(result.next_token),
             prob=float(result.next_dist[result.next_token]),
             top=_top(result.next_dist, config.top_n, codec),
             committed=len(committed) == n + 1,
+            softmax_top=_softmax_top(target_logits[n], config.top_n, codec) if sampling.greedy else (),
         )
         iteration = Iteration(
             index=index,
@@ -346,6 +363,7 @@ def autoregressive_decode(
                 text=codec.token_text(token),
                 prob=float(dist[token]),
                 top=_top(dist, config.top_n, codec),
+                softmax_top=_softmax_top(logits[0], config.top_n, codec) if sampling.greedy else (),
             ),
             new_token_ids=tuple(committed),
             new_text=text.advance(generated, final=reason is not None),

@@ -12,7 +12,14 @@ Vocabulary (used everywhere in specviz):
 - **resampled**: the target's replacement for a rejected token, drawn from
   ``norm(max(0, target_probs - draft_probs))``. (In runs marked ``lossy`` — the comparison rules in
   lossy.py — it is drawn from ``target_probs`` itself, which is part of why those rules are lossy.)
-- **bonus**: the extra token the target gives for free when every drafted token was accepted.
+- **bonus**: the extra token the target gives for free when every drafted token was accepted
+  (at least one). An iteration that drafted nothing is a **plain** target step, not a bonus.
+- **softmax probability** (greedy runs): with temperature 0 ``draft_prob`` and ``target_prob`` are
+  one-hot (the argmax), so the events also record each model's probability at temperature 1,
+  ``draft_softmax`` / ``target_softmax``: how sure each model was, not what decided.
+- **token tree** (tree iterations): the drafter proposes several continuations at once as a tree of
+  ``TreeNode``; one target forward scores every node; verification walks down from the root,
+  testing a node's children in order, and the accepted **path** is what ``drafted`` then lists.
 - **acceptance rate** = accepted / drafted. It is *not* Leviathan's alpha
   (``alpha = E[sum_x min(target_probs[x], draft_probs[x])]``), which is estimated separately from
   ``DraftedToken.overlap``.
@@ -29,9 +36,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 traces (no softmax fields, no trees) read as version 2 with those fields absent.
+READABLE_VERSIONS = (1, 2)
 
 Verdict = Literal["accepted", "rejected", "discarded"]
+NodeVerdict = Literal["accepted", "rejected", "untested"]
+NodeSource = Literal["draft", "lookup"]
 CorrectionKind = Literal["resampled", "bonus", "plain"]
 FinishReason = Literal["eos", "stop", "max_new_tokens", "context_full", "cancelled"]
 
@@ -61,6 +72,10 @@ class DraftedToken:
     overlap: float  # sum_x min(target_probs[x], draft_probs[x]) at this position: alpha's estimator
     # Cross-tokenizer drafting only: the draft-vocabulary pieces this target token was made from.
     draft_pieces: tuple[str, ...] | None = None
+    # Greedy runs only: each model's probability of this token at temperature 1 (None: not recorded,
+    # e.g. sampling runs, where draft_prob/target_prob already are the real distributions).
+    draft_softmax: float | None = None
+    target_softmax: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,25 @@ class Correction:
     prob: float  # probability of this token in the distribution it was drawn from
     top: tuple[TokenProb, ...]  # top entries of that distribution (residual for "resampled")
     committed: bool = True  # False when an EOS/stop/budget cut came first: not part of the output
+    # Greedy runs only: the top entries of the target's distribution at temperature 1 (``top`` is
+    # one-hot there); empty when not recorded.
+    softmax_top: tuple[TokenProb, ...] = ()
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """One node of a token tree (tree iterations only); nodes are listed parents first."""
+
+    parent: int  # index of the parent in Iteration.tree; -1: the last committed token (the root)
+    token_id: int
+    text: str
+    source: NodeSource  # the draft model (sampled or top candidate) or an earlier occurrence in the context
+    draft_prob: float  # the drafter's probability of this token after its parent; 1.0 for a lookup
+    target_prob: float  # the target's probability of this token after its parent (same sampling)
+    u: float | None  # the uniform it was tested with; None in greedy mode or when never tested
+    verdict: NodeVerdict  # accepted: on the committed path; rejected: tested and refused
+    draft_softmax: float | None = None  # greedy runs: probabilities at temperature 1, as in DraftedToken
+    target_softmax: float | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +143,10 @@ class Iteration:
     draft_time_s: float  # device-synchronised
     verify_time_s: float  # device-synchronised; for plain decoding: the target step
     total_tokens: int  # generated tokens so far, after this iteration
+    # Tree iterations: every drafted node. ``drafted`` then lists the accepted path, followed by
+    # the first refused child below it (if any), so chain consumers read the path as a chain;
+    # ``gamma`` is the number of nodes.
+    tree: tuple[TreeNode, ...] | None = None
     type: str = field(default="iteration", init=False)
 
     @property
@@ -145,9 +183,10 @@ def _tuple(items: Iterable[Any]) -> tuple[Any, ...]:
 
 def event_from_dict(data: dict[str, Any]) -> Event:
     version = data.get("v")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise TraceError(
-            f"unsupported trace schema version {version!r} (this specviz reads {SCHEMA_VERSION})"
+            f"unsupported trace schema version {version!r} (this specviz reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}): a newer specviz wrote it, upgrade to replay it"
         )
     fields = {k: v for k, v in data.items() if k not in ("v", "type")}
     kind = data.get("type")
@@ -157,6 +196,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     if kind == "iteration":
         corr = dict(fields["correction"])
         corr["top"] = _tuple(TokenProb(**t) for t in corr["top"])
+        corr["softmax_top"] = _tuple(TokenProb(**t) for t in corr.get("softmax_top", ()))
         fields["correction"] = Correction(**corr)
         fields["drafted"] = _tuple(
             DraftedToken(
@@ -165,6 +205,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
             for d in fields["drafted"]
         )
         fields["new_token_ids"] = _tuple(fields["new_token_ids"])
+        if fields.get("tree") is not None:
+            fields["tree"] = _tuple(TreeNode(**n) for n in fields["tree"])
         return Iteration(**fields)
     if kind == "run_finished":
         fields["token_ids"] = _tuple(fields["token_ids"])

@@ -111,3 +111,59 @@ def test_a_file_with_no_events_is_an_error(tmp_path, content: bytes, message: st
     path.write_bytes(content)
     with pytest.raises(TraceError, match=message):
         load_trace(path)
+
+
+def test_a_version_1_trace_still_replays() -> None:
+    """Traces written before schema 2 (no softmax fields, no trees) read with those fields empty."""
+    from tests.support.traces import DATA
+
+    old = list(read_trace(DATA / "v1_sampled.jsonl"))
+    new = list(read_trace(DATA / "sampled.jsonl"))
+    assert json.loads((DATA / "v1_sampled.jsonl").read_text().splitlines()[0])["v"] == 1
+    assert old == new  # the same run: version 2 only added fields, absent here
+    assert all(d.target_softmax is None for e in old if hasattr(e, "drafted") for d in e.drafted)
+
+
+def test_greedy_events_record_how_sure_each_model_was(codec) -> None:
+    """At temperature 0 draft_prob/target_prob are one-hot; the softmax fields hold the real numbers."""
+    greedy = SamplingConfig(temperature=0.0)
+    target, draft = TableLM(6, order=2, seed=1, sharpness=1.0), TableLM(6, order=2, seed=2, sharpness=1.0)
+    drafter = ModelDrafter(draft, greedy, target_vocab_size=6)
+    events = list(
+        speculative_decode(
+            target, drafter, [1, 2], DecodeConfig(max_new_tokens=10, gamma=3, sampling=greedy), codec
+        )
+    )
+    iterations = [e for e in events if hasattr(e, "drafted")]
+    checked = 0
+    for it in iterations:
+        context = list(events[0].prompt_token_ids) + [
+            t for prev in iterations[: it.index] for t in prev.new_token_ids
+        ]
+        for d in it.drafted:
+            row = context + [x.token_id for x in it.drafted[: d.position]]
+            assert d.target_prob in (0.0, 1.0) and d.draft_prob == 1.0
+            expected_target = float(target.logits_for(row).softmax(-1)[d.token_id])
+            expected_draft = float(draft.logits_for(row).softmax(-1)[d.token_id])
+            assert d.target_softmax == pytest.approx(expected_target, abs=1e-6)
+            assert d.draft_softmax == pytest.approx(expected_draft, abs=1e-6)
+            assert 0 < d.target_softmax < 1  # a real probability, not the one-hot 1.0
+            checked += 1
+        top = it.correction.softmax_top
+        assert top and top[0].token_id == it.correction.token_id and top[0].prob < 1
+    assert checked >= 5
+
+
+def test_an_iteration_that_drafts_nothing_is_a_plain_step(codec) -> None:
+    """The last iteration of a budget drafts 0 tokens: its token is a target step, not a free bonus."""
+    sampling = SamplingConfig(temperature=0.0)
+    target = TableLM(6, order=2, seed=1)
+    drafter = ModelDrafter(TableLM(6, order=2, seed=1), sampling, target_vocab_size=6)  # always accepted
+    events = list(
+        speculative_decode(
+            target, drafter, [1, 2], DecodeConfig(max_new_tokens=6, gamma=4, sampling=sampling), codec
+        )
+    )
+    iterations = [e for e in events if hasattr(e, "drafted")]
+    assert [len(it.drafted) for it in iterations] == [4, 0]
+    assert [it.correction.kind for it in iterations] == ["bonus", "plain"]

@@ -23,6 +23,9 @@ class Draft:
     # How many tokens the drafter aimed for when it chose fewer than the decoder allowed
     # (automatic γ, see drafters/paced.py); None = the decoder's k.
     asked: int | None = None
+    # Greedy drafts from a model: the draft's temperature-1 probability of each token ``[k]``
+    # (``probs`` is one-hot there), for the events; None when not known.
+    softmax: torch.Tensor | None = None
 
 
 class Drafter(Protocol):

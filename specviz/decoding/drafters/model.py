@@ -82,11 +82,14 @@ class ModelDrafter:
         logits = self._catch_up(context)
         tokens: list[torch.Tensor] = []
         rows: list[torch.Tensor] = []
+        softmax: list[float] = []  # greedy: how sure the draft was of each token, for the events
         for i in range(k):
             probs = self._target_space(logits)  # [1, target_vocab]
             token = probs.argmax(dim=-1) if self.sampling.greedy else sample(probs, generator)  # [1]
             tokens.append(token)
             rows.append(probs)
+            if self.sampling.greedy:
+                softmax.append(float(logits[0, : self.target_vocab_size].float().softmax(-1)[token]))
             if i == k - 1:
                 break  # the last draft is fed at the next catch-up, together with the correction
             if self.confidence_stop is not None:
@@ -95,7 +98,7 @@ class ModelDrafter:
             logits = self.backend.forward(token, keep=1)
             self._tokens.append(int(token))
             self._logits = logits
-        return Draft(torch.cat(tokens), torch.cat(rows))
+        return Draft(torch.cat(tokens), torch.cat(rows), softmax=torch.tensor(softmax) if softmax else None)
 
     def feedback(self, n_accepted: int, n_drafted: int) -> None:
         if self.adaptive and n_drafted:
