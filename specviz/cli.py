@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--gamma", type=int, default=2)
     cost.add_argument("--seeds", type=int, default=5, help="random toy model pairs to average over")
 
+    from specviz.commands.follow import add_parser as add_follow_parser
+    from specviz.commands.serve import add_parser as add_serve_parser
+
+    add_follow_parser(sub)
+    add_serve_parser(sub)
+
     theory = sub.add_parser("theory", help="Leviathan et al. expected speedup for given alpha and c")
     theory.add_argument("--alpha", type=float, default=0.8)
     theory.add_argument("--c", type=float, default=0.4, help="draft step cost / target step cost")
@@ -172,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = ("run", "replay", "models", "bench", "theory", "lossy-cost")
+COMMANDS = ("run", "replay", "follow", "serve", "models", "bench", "theory", "lossy-cost")
 
 
 def main(argv: list[str] | None = None) -> int:

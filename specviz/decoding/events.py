@@ -147,6 +147,10 @@ class Iteration:
     # the first refused child below it (if any), so chain consumers read the path as a chain;
     # ``gamma`` is the number of nodes.
     tree: tuple[TreeNode, ...] | None = None
+    # Sampling runs that drafted: the exact total-variation distance between the distribution of
+    # this iteration's first emitted token under the run's acceptance rule and the target's own
+    # (0 up to rounding for rejection sampling; what a lossy rule costs at this position).
+    step_tv: float | None = None
     type: str = field(default="iteration", init=False)
 
     @property
