@@ -39,6 +39,7 @@ from specviz.decoding.backends import CausalLM
 from specviz.decoding.decoder import DecodeConfig, TextCodec, autoregressive_decode, speculative_decode
 from specviz.decoding.drafters import Draft, Drafter
 from specviz.decoding.events import Iteration, RunFinished
+from specviz.decoding.tree_decoder import TreeDrafter, tree_decode
 
 Outcome = tuple[int, ...]  # the token ids a run generates
 
@@ -405,3 +406,52 @@ def unmemoised_distribution(
     return exact_distribution(
         lambda: list(speculative_decode(target, drafter, prompt, config, codec))[-1].token_ids
     )
+
+
+class CheckpointedTree(Checkpointed):
+    """:class:`Checkpointed` for a tree drafter (``propose_tree``)."""
+
+    def __init__(self, inner: TreeDrafter, enumerator: Enumerator, state: tuple[object, ...] = ()) -> None:
+        super().__init__(inner, enumerator, state)  # type: ignore[arg-type]
+
+    def propose_tree(self, context: list[int], nodes: int, depth: int, generator: torch.Generator) -> Any:
+        key = (tuple(context), nodes, depth, snapshot(self.inner), snapshot(self.state))
+        self.enumerator.checkpoint(tuple(context[self._prompt_len :]), key)
+        return self.inner.propose_tree(context, nodes, depth, generator)  # type: ignore[attr-defined]
+
+
+@dataclass
+class TreeCoverage:
+    """What the enumerated tree runs went through: per iteration (nodes, path length, nodes tested,
+    correction kind), and the sources of accepted nodes."""
+
+    iterations: Counter[tuple[int, int, int, str]] = field(default_factory=Counter)
+    accepted_sources: set[str] = field(default_factory=set)
+
+
+def tree_distribution(
+    target: CausalLM,
+    drafter: TreeDrafter,
+    prompt: list[int],
+    config: DecodeConfig,
+    codec: TextCodec,
+    seen: TreeCoverage | None = None,
+    **kwargs: Any,
+) -> dict[Outcome, float]:
+    """Exact distribution of the tree loop (:func:`~specviz.decoding.tree_decoder.tree_decode`),
+    checkpointed at every iteration; ``kwargs`` go to ``tree_decode`` (a broken verifier)."""
+    enumerator = Enumerator()
+    wrapped = CheckpointedTree(drafter, enumerator, state=(target,))
+
+    def run() -> Outcome:
+        events = list(tree_decode(target, wrapped, prompt, config, codec, **kwargs))  # type: ignore[arg-type]
+        if seen is not None:
+            for e in events:
+                if isinstance(e, Iteration) and e.tree is not None:
+                    tested = sum(1 for node in e.tree if node.verdict != "untested")
+                    path = sum(1 for node in e.tree if node.verdict == "accepted")
+                    seen.iterations[(len(e.tree), path, tested, e.correction.kind)] += 1
+                    seen.accepted_sources.update(node.source for node in e.tree if node.verdict == "accepted")
+        return events[-1].token_ids
+
+    return enumerator.distribution(run)

@@ -1,0 +1,66 @@
+"""The hybrid drafter: lookup branches where the context repeats, draft-model branches where it does not."""
+
+from __future__ import annotations
+
+import torch
+
+from specviz.decoding.drafters.lookup_tree import LookupTreeDrafter
+from specviz.decoding.drafters.model_tree import ModelTreeDrafter
+from specviz.decoding.drafters.tree_build import TreeBuilder
+from specviz.decoding.tree import TokenTree
+
+
+class HybridTreeDrafter:
+    """One tree from both sources: lookup continuations first (free), then the draft model's.
+
+    Code editing and summarisation repeat their input: there a lookup continuation of several
+    tokens is likely right, and growing a deep model tree beside it costs draft forwards for little.
+    So when the lookup places a continuation of at least ``repeat_depth`` tokens, the draft model
+    only adds its top candidates after the root (depth 1, no forward beyond catching up); otherwise
+    it grows its full tree. Shared prefixes are merged (the lookup's node is kept).
+    """
+
+    name = "hybrid"
+
+    def __init__(self, model: ModelTreeDrafter, lookup: LookupTreeDrafter, repeat_depth: int = 3) -> None:
+        self.model = model
+        self.lookup = lookup
+        self.repeat_depth = repeat_depth
+
+    def prefill(self, context: list[int]) -> None:
+        self.model.prefill(context)
+        self.lookup.prefill(context)
+
+    def propose_tree(
+        self, context: list[int], nodes: int, depth: int, generator: torch.Generator
+    ) -> TokenTree:
+        builder = TreeBuilder(nodes)
+        if nodes == 0 or depth == 0:
+            return builder.tree(self.model.backend.device)
+        longest = self.lookup.build(builder, context, depth)
+        model_depth = 1 if longest >= self.repeat_depth else depth
+        room = max(1, nodes - len(builder))  # the model always gets a say after the root
+        model_tree = self.model.propose_tree(context, room, model_depth, generator)
+        builder.budget = len(builder) + room
+        node_of: dict[int, int] = {}
+        tokens = model_tree.tokens.tolist()
+        for i, token in enumerate(tokens):
+            parent = model_tree.parents[i]
+            if parent >= 0 and parent not in node_of:
+                continue  # its parent did not fit
+            node = builder.child(
+                node_of[parent] if parent >= 0 else -1,
+                token,
+                "draft",
+                model_tree.draft_token_probs[i],
+                model_tree.draft_softmax[i] if model_tree.draft_softmax else None,
+            )
+            if node is not None:
+                node_of[i] = node
+        return builder.tree(self.model.backend.device, draft_forwards=model_tree.draft_forwards)
+
+    def feedback(self, n_accepted: int, n_drafted: int) -> None:
+        self.model.feedback(n_accepted, n_drafted)
+
+    def synchronize(self) -> None:
+        self.model.synchronize()
