@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from specviz.decoding.events import Event
+from specviz.decoding.theory import CostTable
 from specviz.models import ModelError, list_models, oom_errors
 from specviz.progress import Progress
 from specviz.session import ModelOptions, RunSettings, Session
@@ -139,7 +140,7 @@ class SessionLoader:
         progress(f"loading {choice.target}", 0, 0)
         narrator = StageNarrator(progress, choice)
 
-        def build() -> Session:
+        def build() -> tuple[Session, CostTable | None]:
             last = self._session
             if last is not None and replace(last.options, draft=options.draft) == options:
                 session = last.with_draft(options.draft, progress=narrator)  # same target: not reloaded
@@ -150,13 +151,15 @@ class SessionLoader:
             progress("warming up", 0, 1)
             session.warm_up()
             progress("warming up", 1, 1)
-            if self._base.auto_gamma:
-                # Measured now (once per setup, then cached) rather than silently in the first run.
-                session.costs(self._base.gamma + 1)
-            return session
+            if not self._base.auto_gamma:
+                return session, None  # the charts use the runs' own timings instead
+            # Measured now (once per setup, then cached) rather than silently in the first run;
+            # the charts draw this machine's speedup curve from the same table.
+            return session, session.costs(self._base.gamma + 1)
 
         try:
-            session = self._session = self._compute.call(build)
+            session, costs = self._compute.call(build)
+            self._session = session
         except ModelError as exc:
             raise ModelLoadError(str(exc)) from exc
         except (OSError, ValueError) as exc:
@@ -175,4 +178,5 @@ class SessionLoader:
             target=info.target,
             draft=info.draft,
             detail=f"{info.device}/{info.dtype}",
+            costs=costs,
         )

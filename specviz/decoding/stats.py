@@ -19,15 +19,23 @@ Conventions:
   run's time per token when a baseline is given, else one verify pass (an upper bound on a step).
 - A number with nothing to measure (no drafted tokens, no iterations, no time) is ``None``, never 0.0:
   0.0 would read as a measured acceptance of nothing. The console shows it as "–".
+- Nothing counts bonus tokens: an iteration that drafted nothing commits a plain target step, which
+  version 1 traces call a "bonus" (:func:`correction_kind` is how every view names it).
+- T(k) from a run's own timings (:func:`costs_from_timings`): the median verify time of the
+  iterations whose target forward scored k tokens, so the cost model can be drawn for a replayed
+  trace, with no model and no torch.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted
+from specviz.decoding.events import CorrectionKind, Event, Iteration, RunFinished, RunStarted
+from specviz.decoding.theory import CostTable
 
 
 @dataclass
@@ -176,6 +184,46 @@ class RunStats:
         if baseline is None or self.tokens_per_s is None or not baseline.tokens_per_s:
             return None
         return self.tokens_per_s / baseline.tokens_per_s
+
+
+def correction_kind(it: Iteration) -> CorrectionKind:
+    """What the token an iteration ends with is, as every view shows it.
+
+    An iteration that drafted nothing (the last one of a budget, a drafter with nothing to
+    propose) is a plain target step: one forward, one token, nothing free. Schema 2 traces say
+    "plain"; version 1 traces called it a "bonus" with zero drafts, which is read as "plain" here.
+    """
+    kind = it.correction.kind
+    return "plain" if kind == "bonus" and not it.drafted else kind
+
+
+def verified_rows(it: Iteration) -> int:
+    """How many tokens the iteration's target forward scored: every drafted token (every tree node)
+    plus the last committed token, whose row gives the correction."""
+    return (len(it.tree) if it.tree is not None else len(it.drafted)) + 1
+
+
+def costs_from_timings(iterations: Iterable[Iteration]) -> CostTable | None:
+    """T(k) and the draft step as recorded iterations timed them; None without a timed T(1).
+
+    T(k) is the median ``verify_time_s`` of the iterations that scored k tokens (a plain run's
+    steps and a speculative run's 0-draft iterations are T(1)), linear between the k that occur and
+    not beyond the largest: nothing is extrapolated. The draft step is the draft time per drafted
+    token (per tree node). Pass a plain baseline's iterations with the speculative run's, so that
+    T(1) is known.
+    """
+    verify: dict[int, list[float]] = defaultdict(list)
+    draft_time_s, drafted = 0.0, 0
+    for it in iterations:
+        rows = verified_rows(it)
+        verify[rows].append(it.verify_time_s)
+        draft_time_s += it.draft_time_s  # as RunStats.draft_step_s: drafting that found nothing counts
+        drafted += rows - 1
+    medians = {k: statistics.median(times) for k, times in verify.items()}
+    measured = {k: t for k, t in medians.items() if t > 0}
+    if 1 not in measured:
+        return None
+    return CostTable.from_measured(draft_time_s / drafted if drafted else 0.0, measured, max(measured))
 
 
 def _bump(counts: list[int], index: int) -> None:

@@ -2,7 +2,8 @@
 
 Every status has a text attribute as well as a colour, so it reads under NO_COLOR:
 accepted = plain green, rejected = red strike-through, resampled = yellow underline,
-bonus = cyan bold underline, plain decoding = default.
+bonus = cyan bold underline, a plain target step (plain decoding, or an iteration that drafted
+nothing, which version 1 traces call a bonus) = default.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted
+from specviz.decoding.stats import correction_kind
 
 STYLES = {
     "accepted": "green",
@@ -29,6 +31,7 @@ def legend() -> Text:
     for name in ("accepted", "rejected", "resampled", "bonus"):
         text.append(name, style=STYLES[name])
         text.append("  ")
+    text.append("plain step (nothing drafted)", style=STYLES["plain"])
     return text
 
 
@@ -42,7 +45,7 @@ def iteration_text(it: Iteration, show_rejected: bool = True) -> Text:
         elif d.verdict == "rejected" and show_rejected:
             text.append(d.text, style=STYLES["rejected"])
     if it.correction.committed:
-        text.append(it.correction.text, style=STYLES[it.correction.kind])
+        text.append(it.correction.text, style=STYLES[correction_kind(it)])
     return text
 
 

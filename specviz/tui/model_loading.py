@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from specviz.decoding.theory import CostTable
 from specviz.progress import Progress
 from specviz.tui.source import EventSourceFactory
 
@@ -45,6 +46,9 @@ class LoadedModels:
     target: str  # as RunStarted.target will report it
     draft: str | None  # as RunStarted.draft will report it for the model drafter
     detail: str = ""  # e.g. "cpu/float32": shown once when loading finishes
+    # T(k) and the draft step measured for this pair (automatic γ measures them while loading;
+    # torch-free numbers): the charts' cost-model curve. None: not measured, runs' timings are used.
+    costs: CostTable | None = None
 
 
 class ModelLoadError(Exception):

@@ -14,10 +14,12 @@ from textual.widgets import TabbedContent
 
 from specviz.decoding.settings import RunSettings
 from specviz.decoding.stats import RunStats
+from specviz.decoding.theory import CostTable
+from specviz.tui.model_loading import LoadedModels
 from specviz.tui.playhead import Playhead
 from specviz.tui.race import fair_baseline
 from specviz.tui.recording import Recording
-from specviz.tui.widgets.charts import ChartData, ChartsPanel
+from specviz.tui.widgets.charts import ChartData, ChartsPanel, known_costs
 from specviz.tui.widgets.inspector import IterationInspector
 from specviz.tui.widgets.legend import StatusLegend
 from specviz.tui.widgets.settings_bar import ModelLabels, SettingsBar
@@ -36,6 +38,7 @@ class PanelState:
     baseline: Recording | None  # a plain run to compare with; used only where the comparison is fair
     settings: RunSettings | None  # the next run's settings (None in a replay: there is no next run)
     models: ModelLabels | None  # the models the next run uses, if the app knows them
+    loaded: LoadedModels | None = None  # the loaded pair, with its measured costs if it has them
 
 
 class Panels:
@@ -73,9 +76,11 @@ class Panels:
         if not self._charts_dirty or not self._tab_visible("charts"):
             return
         self._charts_dirty = False
-        run, baseline = self._playhead.run, self._baseline_stats()
+        run, n = self._playhead.run, self._playhead.revealed
+        plain = fair_baseline(run, self._state.baseline)
+        costs = known_costs(run, n, plain, measured_costs(run, self._state.loaded))
         self._root.query_one("#charts", ChartsPanel).update_data(
-            ChartData.of(run, self._playhead.revealed, baseline)
+            ChartData.of(run, n, plain.stats() if plain is not None else None, costs)
         )
 
     def tab_shown(self, pane_id: str) -> None:
@@ -111,3 +116,19 @@ class Panels:
             theory.set_context(measured, source="measured", alpha=alpha, gamma=gamma)
         else:
             theory.set_context(ASSUMED_COST_RATIO, source="assumed", alpha=alpha, gamma=gamma)
+
+
+def measured_costs(run: Recording, loaded: LoadedModels | None) -> CostTable | None:
+    """The loaded pair's measured cost table, if ``run`` was decoded on that pair (else None).
+
+    A run decoded before ``M`` switched pairs keeps its own timings; a run that used no draft model
+    (prompt lookup: ``RunStarted.draft`` is None) pays no draft forward, so its table has no draft cost.
+    """
+    started = run.started
+    if loaded is None or loaded.costs is None or started is None or started.mode != "speculative":
+        return None
+    if started.target != loaded.target:
+        return None
+    if started.draft is None:
+        return loaded.costs.without_draft_cost()
+    return loaded.costs if started.draft == loaded.draft else None

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from specviz.decoding.events import Event, Iteration, RunFinished, RunStarted, read_trace
-from specviz.decoding.stats import RunStats, summarise, summary_of
+from specviz.decoding.events import (
+    Correction,
+    DraftedToken,
+    Event,
+    Iteration,
+    RunFinished,
+    RunStarted,
+    read_trace,
+)
+from specviz.decoding.stats import RunStats, correction_kind, costs_from_timings, summarise, summary_of
 from tests.support.traces import DATA
 
 SUMMARY_KEYS = {
@@ -215,3 +223,40 @@ def test_summarise_refuses_two_runs(race) -> None:
     plain_events, spec_events = race
     with pytest.raises(ValueError, match="more than one run"):
         summarise(plain_events + spec_events)
+
+
+def _timed(drafted: int, draft_s: float, verify_s: float, kind: str = "bonus") -> Iteration:
+    tokens = tuple(range(drafted))
+    return Iteration(
+        index=0,
+        gamma=drafted,
+        drafted=tuple(
+            DraftedToken(i, i, f"<{i}>", 1.0, 1.0, 1.0, None, "accepted", i, 1.0) for i in range(drafted)
+        ),
+        correction=Correction(kind, 9, "<9>", 1.0, ()),  # type: ignore[arg-type]
+        new_token_ids=(*tokens, 9),
+        new_text="",
+        draft_time_s=draft_s,
+        verify_time_s=verify_s,
+        total_tokens=drafted + 1,
+    )
+
+
+def test_costs_from_timings_are_the_median_verify_time_per_rows_scored() -> None:
+    plain = [_timed(0, 0.0, t, "plain") for t in (0.09, 0.10, 0.30)]  # a slow outlier: the median ignores it
+    speculative = [_timed(4, 0.04, t) for t in (0.15, 0.16, 0.14)]
+    table = costs_from_timings([*plain, *speculative])
+    assert table is not None
+    assert table.target_step_s == pytest.approx(0.10) and table.verify_s[4] == pytest.approx(0.15)
+    assert table.verify_s[2] == pytest.approx(0.125)  # T(3): on the line between timed k
+    assert table.max_draft == 4  # nothing beyond the longest verify timed
+    assert table.draft_step_s == pytest.approx(0.01)
+    # Without a plain step timed, T(1) is unknown: no table, rather than a guessed one.
+    assert costs_from_timings(speculative) is None
+
+
+def test_a_zero_draft_iteration_is_a_plain_step_even_in_a_version_1_trace() -> None:
+    assert correction_kind(_timed(0, 0.0, 0.1, "bonus")) == "plain"  # how version 1 traces said it
+    assert correction_kind(_timed(0, 0.0, 0.1, "plain")) == "plain"
+    assert correction_kind(_timed(2, 0.0, 0.1, "bonus")) == "bonus"
+    assert correction_kind(_timed(2, 0.0, 0.1, "resampled")) == "resampled"

@@ -41,3 +41,34 @@ def test_theory_command_prints_both_charts_and_the_best_gamma(capsys) -> None:
     assert "speedup vs α (run: α≈0.70)" in out and f"speedup vs γ (run: γ={best})" in out
     assert "γ=7" in out and "α=0.9" in out  # the curves' legends: γ 3/5/7 and α 0.5/0.7/0.9
     assert json.loads(out.strip().splitlines()[-1]) == {"alpha": 0.7, "c": 0.3, "best_gamma": best}
+
+
+def test_the_cost_model_on_a_table_worked_by_hand() -> None:
+    """T(1) = 100 ms, T(5) = 150 ms, a 10 ms draft step, α = 0.8: the three numbers the chart draws."""
+    from specviz.decoding.theory import CostTable
+
+    table = CostTable.from_measured(0.010, {1: 0.100, 5: 0.150}, max_k=5)
+    by_hand = (1 - 0.8**5) / (1 - 0.8) * 0.100 / (4 * 0.010 + 0.150)
+    assert table.speedup(0.8, 4) == pytest.approx(by_hand) == pytest.approx(1.76926, abs=1e-5)
+    assert table.verify_ratio(5) == pytest.approx(1.5)
+    assert table.cost_ratio == pytest.approx(0.1)
+    # The curve stops where the table does: γ = 4 verifies 5 tokens, the last one timed.
+    curve = table.speedup_curve(0.8, 16)
+    assert len(curve) == 4 and curve[3] == pytest.approx(by_hand)
+    assert curve[1] == pytest.approx(expected_tokens(0.8, 2) * 0.100 / (2 * 0.010 + 0.125))
+    # Flat verification is Leviathan's assumption: then the two formulas agree.
+    flat = CostTable(0.010, (0.100,) * 17)
+    assert flat.speedup_curve(0.8, 16) == pytest.approx([speedup(0.8, g, 0.1) for g in range(1, 17)])
+
+
+def test_the_cost_model_imports_no_torch() -> None:
+    """The UI draws the cost model, and the UI never imports torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import specviz.decoding.theory, specviz.decoding.stats; "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

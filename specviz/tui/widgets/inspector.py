@@ -1,4 +1,11 @@
-"""The selected iteration, one row per drafted token, and the token the target added at its end."""
+"""The selected iteration, one row per drafted token, and the token the target added at its end.
+
+Greedy runs decide by argmax, so their ``draft_prob``/``target_prob`` are one-hot (1.000 or 0.000)
+and say nothing about how sure either model was; where the events recorded each model's softmax
+probability at temperature 1 (schema 2), the greedy table shows those instead, labelled "draft" and
+"target", beside the argmax decision. Sampling runs show the real distributions (q draft, p target),
+as the acceptance rule uses them.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from specviz.decoding.events import Correction, DraftedToken, Iteration
+from specviz.decoding.events import Correction, DraftedToken, Iteration, TokenProb
+from specviz.decoding.stats import correction_kind
 from specviz.tui.recording import Recording
 from specviz.tui.widgets.status_styles import GLYPHS, STATUS_COMPONENT_CLASSES, STATUS_CSS
 
@@ -89,6 +97,8 @@ class IterationInspector(VerticalScroll):
         parts: list[RenderableType] = [self._header(it)]
         if it.drafted:
             parts.append(self._table(run, it))
+            if run.greedy:
+                parts.append(Text(_greedy_caption(it), style=self._style("prompt")))
         if self._pending:
             parts.append(Text("step again (→) to let the target verify them", self._style("pending")))
         else:
@@ -110,14 +120,18 @@ class IterationInspector(VerticalScroll):
 
     def _table(self, run: Recording, it: Iteration) -> Table:
         greedy = run.greedy
+        softmax = greedy and _has_softmax(it)
         table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold")
         table.add_column("#", justify="right")
         table.add_column("token")
-        table.add_column("q draft", justify="right")
-        table.add_column("p target", justify="right")
         if greedy:
+            # One-hot at T=0 unless the softmax was recorded; either way not p and q of a sampler.
+            table.add_column("draft", justify="right")
+            table.add_column("target", justify="right")
             table.add_column("target argmax")
         else:
+            table.add_column("q draft", justify="right")
+            table.add_column("p target", justify="right")
             table.add_column("p/q", justify="right")
             table.add_column("u", justify="right")
         table.add_column("Σmin", justify="right")
@@ -131,14 +145,17 @@ class IterationInspector(VerticalScroll):
             row: list[RenderableType] = [
                 str(d.position),
                 Text(token_repr(d.text), style=style),
-                _num(d.draft_prob),
+                _num(d.draft_softmax if softmax else d.draft_prob),
             ]
             if self._pending:
                 # Only the drafter has spoken: everything the target computes is still unknown.
                 row += ["–"] * (3 if greedy else 4)
             else:
-                row.append(_num(d.target_prob))
-                row += [self._argmax_cell(run, d)] if greedy else [_num(d.ratio, 2), _num(d.u)]
+                row.append(_num(d.target_softmax if softmax else d.target_prob))
+                if greedy:
+                    row.append(self._argmax_cell(run, d, it.correction.softmax_top if softmax else ()))
+                else:
+                    row += [_num(d.ratio, 2), _num(d.u)]
                 row.append(_num(d.overlap, 2))
             row.append(Text(f"{GLYPHS[status]} {status}", style=style))
             if pieces:
@@ -147,8 +164,12 @@ class IterationInspector(VerticalScroll):
             table.add_row(*row)
         return table
 
-    def _argmax_cell(self, run: Recording, d: DraftedToken) -> Text:
-        """What greedy decoding of the target emits here; after a rejection it only reads as context."""
+    def _argmax_cell(self, run: Recording, d: DraftedToken, softmax_top: tuple[TokenProb, ...]) -> Text:
+        """What greedy decoding of the target emits here; after a rejection it only reads as context.
+
+        At the rejected position the target's softmax there (``softmax_top``, the correction's
+        position) says how sure the target was of the token it preferred.
+        """
         if d.verdict == "discarded":
             style = self._style("discarded") + Style(strike=False)
         elif d.verdict == "rejected":
@@ -159,22 +180,32 @@ class IterationInspector(VerticalScroll):
             return Text("= same", style=style)
         text = run.token_text(d.target_argmax)
         shown = token_repr(text) if text is not None else f"id {d.target_argmax}"
-        return Text(f"≠ {shown}", style=style)
+        sure = _prob_of(softmax_top, d.target_argmax) if d.verdict == "rejected" else None
+        return Text(f"≠ {shown}" + (f" {sure:.3f}" if sure is not None else ""), style=style)
 
     def _correction(self, run: Recording, it: Iteration) -> RenderableType:
         c = it.correction
-        style = self._style(c.kind)
+        kind = correction_kind(it)  # a 0-draft iteration is a plain step, whatever an old trace says
+        style = self._style(kind)
         line = Text()
-        line.append(f"{GLYPHS[c.kind]} {c.kind} ", style=style)
+        line.append(f"{GLYPHS[kind]} {kind} ", style=style)
         line.append(token_repr(c.text, 24), style=style)
-        line.append(f"  p={c.prob:.3f}  ")
+        # Greedy: the correction's own distribution is one-hot; the softmax says how sure the target was.
+        softmax = run.greedy and bool(c.softmax_top)
+        sure = _prob_of(c.softmax_top, c.token_id) if softmax else None
+        if sure is not None:
+            line.append(f"  target {sure:.3f} (softmax at T=1)  ")
+        else:
+            line.append(f"  p={c.prob:.3f}  ")
         lossy = run.started is not None and run.started.lossy
-        line.append(_explain(c, it, run.greedy, lossy), style=self._style("prompt"))
-        if not c.top:
+        line.append(_explain(c, it, kind, run, lossy), style=self._style("prompt"))
+        top_entries = c.softmax_top if softmax else c.top
+        if not top_entries:
             return line
-        residual = c.kind == "resampled" and not run.greedy and not lossy
-        top = Text("  residual top: " if residual else "  top: ")
-        for i, entry in enumerate(c.top[:5]):
+        residual = kind == "resampled" and not run.greedy and not lossy
+        label = "residual top" if residual else ("target top at T=1" if softmax else "top")
+        top = Text(f"  {label}: ")
+        for i, entry in enumerate(top_entries[:5]):
             if i:
                 top.append(" · ")
             chosen = entry.token_id == c.token_id
@@ -183,19 +214,44 @@ class IterationInspector(VerticalScroll):
         return Group(line, top)
 
 
-def _explain(c: Correction, it: Iteration, greedy: bool, lossy: bool) -> str:
-    if c.kind == "bonus":
+def _has_softmax(it: Iteration) -> bool:
+    """The events recorded the greedy run's softmax probabilities (schema 2 decoders do)."""
+    return any(d.target_softmax is not None for d in it.drafted)
+
+
+def _prob_of(entries: tuple[TokenProb, ...], token_id: int) -> float | None:
+    return next((e.prob for e in entries if e.token_id == token_id), None)
+
+
+def _greedy_caption(it: Iteration) -> str:
+    if _has_softmax(it):
+        return "draft, target: softmax at T=1, how sure each model was; greedy keeps the target's argmax"
+    # Older traces: a real decoder recorded one-hot probabilities here, the test fake does not, so
+    # the caption only says what is certain.
+    return (
+        "draft, target: as this trace recorded them (no softmax at T=1 in it); "
+        "greedy keeps the target's argmax"
+    )
+
+
+def _explain(c: Correction, it: Iteration, kind: str, run: Recording, lossy: bool) -> str:
+    if kind == "plain":
+        if not run.speculative:
+            return "plain decoding: one target step, one token"
+        return "nothing was drafted: a plain target step (one forward, one token), nothing free"
+    if kind == "bonus":
         n = len(it.drafted)
         return (
             f"all {n} drafts accepted: a free token from the target"
             if n != 1
             else "the draft was accepted: a free token"
         )
-    if c.kind == "plain":
-        return "plain decoding: one target step, one token"
     rejected = next((d for d in it.drafted if d.verdict == "rejected"), None)
     what = f"replaces {token_repr(rejected.text, 16)}" if rejected else "replaces the rejected draft"
-    if greedy:
+    if run.greedy:
+        gave = rejected.target_softmax if rejected is not None else None
+        if gave is not None:
+            return f"the target's argmax (it gave the draft {gave:.3f}), {what}"
         return f"target argmax, {what}"
     if lossy:
         return f"drawn from p itself (lossy rule), {what}"

@@ -25,8 +25,8 @@ DESCRIPTIONS = {
     "rejected": "first failed draft",
     "discarded": "after a rejection",
     "resampled": "target's replacement",
-    "bonus": "free target token",
-    "plain": "plain decoding",
+    "bonus": "the target's extra token once every draft was accepted",
+    "plain": "a plain target step: nothing was drafted (plain decoding, or the budget's last token)",
     "pending": "drafted, not yet verified",
     "prompt": "prompt",
 }

@@ -21,6 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from specviz.decoding.events import Iteration
+from specviz.decoding.stats import correction_kind
 from specviz.tui.stream_layout import Piece, StreamLayout
 from specviz.tui.widgets.status_styles import STATUS_COMPONENT_CLASSES, STATUS_CSS
 
@@ -53,7 +54,8 @@ def iteration_pieces(
         elif show_drafts:
             pieces.append(Piece(_inline(d.text), d.verdict, index))
     if it.correction.committed:  # an EOS/stop/budget cut inside the draft leaves it out
-        pieces.append(Piece(_clean(it.correction.text), it.correction.kind, index))
+        # An iteration that drafted nothing is a plain step, even where an old trace says bonus.
+        pieces.append(Piece(_clean(it.correction.text), correction_kind(it), index))
     return pieces
 
 
