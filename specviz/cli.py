@@ -6,9 +6,10 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
+from typing import get_args
 
 from specviz import __version__
-from specviz.decoding.settings import GammaChoice, parse_gamma
+from specviz.decoding.settings import DrafterName, GammaChoice, parse_gamma
 from specviz.models.catalogue import ModelError
 
 EXIT_CODES = (
@@ -70,7 +71,13 @@ def _gamma(text: str) -> GammaChoice:
 
 def _decode_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decoding")
-    g.add_argument("--drafter", choices=["model", "ngram"], default="model")
+    g.add_argument(
+        "--drafter",
+        choices=get_args(DrafterName),
+        default="model",
+        help="model: the draft model, a chain; ngram: prompt lookup; tree, lookup-tree, hybrid: token "
+        "trees of γ nodes (draft model, lookup, both)",
+    )
     g.add_argument(
         "--gamma",
         type=_gamma,

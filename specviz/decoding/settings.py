@@ -14,7 +14,9 @@ from typing import Literal, get_args
 from specviz.decoding.events import RunStarted
 
 Mode = Literal["speculative", "autoregressive"]
-DrafterName = Literal["model", "ngram"]
+DrafterName = Literal["model", "ngram", "tree", "lookup-tree", "hybrid"]
+# Drafters that propose token trees (decoding/tree.py): γ is then the node budget per iteration.
+TREE_DRAFTERS: tuple[DrafterName, ...] = ("tree", "lookup-tree", "hybrid")
 CrossMethod = Literal["auto", "text", "tli"]
 RuleName = Literal["lossless", "threshold", "typical"]
 GammaChoice = int | Literal["auto"]
@@ -130,6 +132,20 @@ class RunSettings:
             if value not in allowed:
                 raise ValueError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
+        if self.drafter in TREE_DRAFTERS and self.mode == "speculative":
+            if self.auto_gamma:
+                raise ValueError(
+                    f"--drafter {self.drafter} drafts a tree: give it a node budget, e.g. --gamma 16 "
+                    "(--gamma auto paces chains)"
+                )
+            if self.rule != "lossless":
+                raise ValueError(f"--drafter {self.drafter} verifies with rejection sampling only: drop --rule")
+
+    @property
+    def tree(self) -> bool:
+        """Whether the run drafts token trees (γ is then the number of nodes per iteration)."""
+        return self.drafter in TREE_DRAFTERS
+
     @property
     def greedy(self) -> bool:
         """Temperature 0: every token is the argmax, so a run is the same whatever the seed."""
@@ -153,7 +169,7 @@ class RunSettings:
         method = name.removeprefix("cross-")
         return cls(
             prompt=started.prompt,
-            drafter="ngram" if name == "ngram" else "model",
+            drafter=name if name in get_args(DrafterName) else "model",  # type: ignore[arg-type]
             cross_method=method if method in get_args(CrossMethod) else "auto",  # type: ignore[arg-type]
             gamma=max(0, started.gamma),
             temperature=started.temperature,

@@ -17,6 +17,7 @@ from specviz.decoding.drafters.paced import PacedDrafter
 from specviz.decoding.events import Event
 from specviz.decoding.sampling import SamplingConfig
 from specviz.decoding.settings import RunSettings
+from specviz.decoding.tree_decoder import TreeDrafter, tree_decode
 from specviz.models import LoadedModel, load_model, quantize_draft, same_vocabulary
 
 
@@ -147,7 +148,7 @@ class Session:
             target=self.options.target,
             draft=(
                 f"{self.options.draft}" + (f" [{self.draft_quant}]" if self.draft_quant != "none" else "")
-                if with_draft and settings.drafter == "model"
+                if with_draft and settings.drafter in ("model", "tree", "hybrid")
                 else None
             ),
             device=str(self.target.device),
@@ -185,6 +186,29 @@ class Session:
             confidence_stop=settings.draft_confidence,
             adaptive=settings.adaptive,
         )
+
+    def tree_drafter(self, settings: RunSettings) -> TreeDrafter:
+        """The token-tree drafter the settings name (tree, lookup-tree or hybrid)."""
+        from specviz.decoding.drafters.hybrid import HybridTreeDrafter
+        from specviz.decoding.drafters.lookup_tree import LookupTreeDrafter
+        from specviz.decoding.drafters.model_tree import ModelTreeDrafter
+
+        lookup = LookupTreeDrafter(max_ngram=settings.ngram_max, device=self.target.device)
+        if settings.drafter == "lookup-tree":
+            return lookup
+        if self.draft_backend is None or self.draft is None:
+            raise ValueError(
+                f"--drafter {settings.drafter} needs a draft model (--draft), or use --drafter lookup-tree"
+            )
+        if not self.same_vocab:
+            raise ValueError(
+                f"--drafter {settings.drafter} needs a draft with the target's tokenizer; "
+                f"{self.options.draft} has another one: use --drafter model (it bridges tokenizers) "
+                "or --drafter lookup-tree"
+            )
+        sampling = SamplingConfig(settings.temperature, settings.top_k, settings.top_p)
+        model = ModelTreeDrafter(self.draft_backend, sampling, self.target_backend.vocab_size)
+        return model if settings.drafter == "tree" else HybridTreeDrafter(model, lookup)
 
     def paced(self, drafter: Drafter, settings: RunSettings) -> Drafter:
         """``drafter`` under automatic γ when the settings ask for it (see decoding/drafters/paced.py)."""
@@ -226,6 +250,15 @@ class Session:
 
     def speculative(self, settings: RunSettings, prompt_ids: list[int] | None = None) -> Iterator[Event]:
         prompt_ids = self.encode(settings) if prompt_ids is None else prompt_ids
+        if settings.tree:
+            return tree_decode(
+                self.target_backend,
+                self.tree_drafter(settings),
+                prompt_ids,
+                self.config(settings),
+                self.codec,
+                self.info(settings, with_draft=settings.drafter != "lookup-tree"),
+            )
         return speculative_decode(
             self.target_backend,
             self.paced(self.drafter(settings), settings),

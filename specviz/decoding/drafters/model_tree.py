@@ -35,11 +35,17 @@ class ModelTreeDrafter(ModelDrafter):
         target_vocab_size: int,
         width: int = 4,
         expand: int = 4,
+        max_depth: int = 8,
+        min_path_prob: float = 0.02,
     ) -> None:
         super().__init__(backend, sampling, target_vocab_size)
         self.backend: TreeLM = backend
         self.width = width
         self.expand = expand
+        # Each depth costs a draft forward: stop at ``max_depth``, or once no candidate of a depth
+        # is likelier than ``min_path_prob`` to be reached (its subtree would rarely be used).
+        self.max_depth = max_depth
+        self.min_path_prob = min_path_prob
 
     def _ranking(self, logits: torch.Tensor) -> torch.Tensor:
         """Draft probabilities ``[m, target_vocab]`` that rank candidates (see class doc)."""
@@ -62,6 +68,8 @@ class ModelTreeDrafter(ModelDrafter):
         frontier_logits = root_logits  # [len(frontier), draft_vocab]
         forwarded: dict[int, int] = {}  # candidate -> its index in the draft's tree region
         forwards = 0
+        depth = min(depth, self.max_depth, nodes)  # a path never has more nodes than the tree
+        floor = math.log(self.min_path_prob) if self.min_path_prob > 0 else -math.inf
         for d in range(depth):
             probs = self._ranking(frontier_logits)  # [len(frontier), target_vocab]
             top_probs, top_ids = probs.topk(
@@ -79,7 +87,13 @@ class ModelTreeDrafter(ModelDrafter):
             if d == depth - 1 or not level:
                 break
             # Expand the most probable candidates of this depth: one forward over all of them.
-            frontier = sorted(level, key=lambda c: -candidates[c][0])[: self.expand]
+            frontier = [
+                c
+                for c in sorted(level, key=lambda c: -candidates[c][0])[: self.expand]
+                if candidates[c][0] > floor
+            ]
+            if not frontier:
+                break
             parents = [forwarded[candidates[c][2]] if candidates[c][2] >= 0 else -1 for c in frontier]
             tokens = torch.tensor([candidates[c][3] for c in frontier], device=self.backend.device)
             frontier_logits = self.backend.forward_tree(tokens, parents)  # [len(frontier), draft_vocab]

@@ -1,0 +1,24 @@
+"""Greedy token-tree decoding reproduces plain greedy decoding on the real default pair."""
+
+from __future__ import annotations
+
+import pytest
+
+from specviz.session import RunSettings, Session
+from tests.session.test_real_models import PROMPTS, _run
+
+pytestmark = pytest.mark.real_models
+
+
+@pytest.mark.parametrize(("prompt", "chat"), PROMPTS)
+@pytest.mark.parametrize("drafter", ["tree", "hybrid", "lookup-tree"])
+def test_default_pair_greedy_trees_equal_plain(default_pair: Session, prompt: str, chat: bool, drafter: str) -> None:
+    settings = RunSettings(prompt=prompt, chat=chat, drafter=drafter, gamma=12, max_new_tokens=24)
+    iterations, tree = _run(default_pair.speculative(settings))
+    _, plain = _run(default_pair.plain(settings))
+    assert tree.token_ids == plain.token_ids
+    assert len(tree.token_ids) > 0
+    assert all(e.tree is not None for e in iterations)
+    if drafter != "lookup-tree":
+        # More than one token per target forward: the tree's accepted paths are long.
+        assert len(tree.token_ids) / len(iterations) > 1.5
