@@ -57,7 +57,8 @@ class RunSettings:
     """What the user asks of the next run; the decoder reports what it really used in RunStarted.
 
     γ: ``gamma`` is the number of tokens drafted per iteration (0: draft nothing, every iteration
-    is one target step). With ``auto_gamma`` each iteration instead drafts the number of tokens
+    is one target step); for a tree drafter (``tree``, ``lookup-tree``, ``hybrid``) it is the number
+    of tree nodes. With ``auto_gamma`` each iteration instead drafts the number of tokens
     (0 to ``gamma``) that the measured costs and the running acceptance estimate predict to be
     fastest, so ``gamma`` is then the cap: one field keeps its meaning of "the most tokens one
     iteration drafts" either way, and changing γ under auto changes the cap. ``adaptive`` and
@@ -133,13 +134,10 @@ class RunSettings:
                 raise ValueError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
         if self.drafter in TREE_DRAFTERS and self.mode == "speculative":
-            if self.auto_gamma:
-                raise ValueError(
-                    f"--drafter {self.drafter} drafts a tree: give it a node budget, e.g. --gamma 16 "
-                    "(--gamma auto paces chains)"
-                )
             if self.rule != "lossless":
-                raise ValueError(f"--drafter {self.drafter} verifies with rejection sampling only: drop --rule")
+                raise ValueError(
+                    f"--drafter {self.drafter} verifies with rejection sampling only: drop --rule"
+                )
 
     @property
     def tree(self) -> bool:

@@ -50,6 +50,8 @@ class TokenTree:
     draft_token_probs: tuple[float, ...]  # [n]: the drafter's probability of each token, for the events
     draft_softmax: tuple[float | None, ...] = ()  # [n] greedy: temperature-1 probabilities, for the events
     draft_forwards: int = 0  # draft-model forwards spent building it
+    # Convention of every tree drafter here: the first b nodes are the tree a budget of b nodes
+    # would have drawn (so one verified tree tells what smaller budgets would have committed).
 
     def __post_init__(self) -> None:
         n = int(self.tokens.shape[0])

@@ -54,7 +54,9 @@ class TreeDrafter(Protocol):
         """At most ``nodes`` nodes, none deeper than ``depth`` (depth 1: children of the root only)."""
         ...
 
-    def feedback(self, n_accepted: int, n_drafted: int) -> None: ...
+    def tree_feedback(self, tree: TokenTree, path: list[int]) -> None:
+        """The tree just verified and its accepted path (node indices, root first)."""
+        ...
 
     def synchronize(self) -> None: ...
 
@@ -201,7 +203,7 @@ def tree_decode(
 
         # 3. Keep the root and the accepted path in the target's cache.
         target.keep_path([0, *(i + 1 for i in verdict.path)])
-        drafter.feedback(len(verdict.path), n)
+        drafter.tree_feedback(tree, verdict.path)
 
         # 4. Commit, stopping at EOS, a stop string or the budget.
         tokens = tree.tokens.tolist()

@@ -210,6 +210,17 @@ class Session:
         model = ModelTreeDrafter(self.draft_backend, sampling, self.target_backend.vocab_size)
         return model if settings.drafter == "tree" else HybridTreeDrafter(model, lookup)
 
+    def paced_tree(self, drafter: TreeDrafter, settings: RunSettings) -> TreeDrafter:
+        """``drafter`` with an automatic node budget (up to γ) when the settings ask for it."""
+        if not settings.auto_gamma:
+            return drafter
+        from specviz.decoding.drafters.paced_tree import PacedTreeDrafter
+
+        costs = self.costs(settings.gamma + 1)
+        if settings.drafter == "lookup-tree":  # a lookup costs nothing next to a forward
+            costs = costs.without_draft_cost()
+        return PacedTreeDrafter(drafter, costs)
+
     def paced(self, drafter: Drafter, settings: RunSettings) -> Drafter:
         """``drafter`` under automatic γ when the settings ask for it (see decoding/drafters/paced.py)."""
         if not settings.auto_gamma:
@@ -253,7 +264,7 @@ class Session:
         if settings.tree:
             return tree_decode(
                 self.target_backend,
-                self.tree_drafter(settings),
+                self.paced_tree(self.tree_drafter(settings), settings),
                 prompt_ids,
                 self.config(settings),
                 self.codec,

@@ -122,7 +122,7 @@ class SampledTreeDrafter:
             draft_token_probs=tuple(float(rows[i][t]) for i, t in enumerate(tokens)),
         )
 
-    def feedback(self, n_accepted: int, n_drafted: int) -> None:
+    def tree_feedback(self, tree: TokenTree, path: list[int]) -> None:
         pass
 
     def synchronize(self) -> None:

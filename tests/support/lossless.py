@@ -419,6 +419,9 @@ class CheckpointedTree(Checkpointed):
         self.enumerator.checkpoint(tuple(context[self._prompt_len :]), key)
         return self.inner.propose_tree(context, nodes, depth, generator)  # type: ignore[attr-defined]
 
+    def tree_feedback(self, tree: Any, path: list[int]) -> None:
+        self.inner.tree_feedback(tree, path)  # type: ignore[attr-defined]
+
 
 @dataclass
 class TreeCoverage:

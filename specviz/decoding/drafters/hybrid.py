@@ -59,8 +59,8 @@ class HybridTreeDrafter:
                 node_of[i] = node
         return builder.tree(self.model.backend.device, draft_forwards=model_tree.draft_forwards)
 
-    def feedback(self, n_accepted: int, n_drafted: int) -> None:
-        self.model.feedback(n_accepted, n_drafted)
+    def tree_feedback(self, tree: TokenTree, path: list[int]) -> None:
+        pass
 
     def synchronize(self) -> None:
         self.model.synchronize()

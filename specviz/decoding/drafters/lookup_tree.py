@@ -63,7 +63,7 @@ class LookupTreeDrafter:
             self.build(builder, context, depth)
         return builder.tree(self.device)
 
-    def feedback(self, n_accepted: int, n_drafted: int) -> None:
+    def tree_feedback(self, tree: TokenTree, path: list[int]) -> None:
         pass
 
     def synchronize(self) -> None:

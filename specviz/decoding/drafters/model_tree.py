@@ -105,7 +105,10 @@ class ModelTreeDrafter(ModelDrafter):
         # The most probable candidates, parents first; ties go to the shallower node.
         chosen = sorted(range(len(candidates)), key=lambda c: (-candidates[c][0], candidates[c][1]))[:nodes]
         node_of: dict[int, int] = {}
-        for c in sorted(chosen, key=lambda c: (candidates[c][1], -candidates[c][0])):
+        # Nodes in rank order: parents still come first (a child is never likelier than its parent;
+        # ties go to the shallower), siblings most likely first, and the first b nodes are the tree
+        # a budget of b would have drawn (what automatic budgets read, see paced_tree.py).
+        for c in chosen:
             _, _, parent, token, prob, rank = candidates[c]
             if parent >= 0 and parent not in node_of:
                 continue  # cannot happen with exact products; kept safe under float rounding
@@ -116,3 +119,6 @@ class ModelTreeDrafter(ModelDrafter):
             if node is not None:
                 node_of[c] = node
         return builder.tree(self.backend.device, draft_forwards=forwards + 1)
+
+    def tree_feedback(self, tree: TokenTree, path: list[int]) -> None:
+        pass
