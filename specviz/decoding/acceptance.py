@@ -94,6 +94,10 @@ class AcceptanceRule:
         may read the whole row). One call per verify: it runs every decoding iteration."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """The rule's name and parameters, as traces record it (``RunStarted.rule``)."""
+        raise NotImplementedError
+
     def correction(self, draft_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
         """Distribution ``[vocab]`` of the token emitted after a rejection at a position whose
         draft and target rows are ``draft_probs`` and ``target_probs`` (both ``[vocab]``)."""
@@ -211,6 +215,9 @@ class LosslessRule(AcceptanceRule):
 
     lossy: ClassVar[bool] = False
     draws_uniforms: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return "rejection sampling"
 
     def acceptance_probabilities(
         self, draft_token_probs: list[float], target_token_probs: list[float], target_probs: torch.Tensor

@@ -191,6 +191,7 @@ def speculative_decode(
         prompt_token_ids=tuple(prompt_ids),
         prefill_time_s=prefill_s,
         lossy=config.lossy,
+        rule=config.verifier.describe() if hasattr(config.verifier, "describe") else None,
     )
 
     context = list(prompt_ids)

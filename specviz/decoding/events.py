@@ -127,6 +127,9 @@ class RunStarted:
     prompt_token_ids: tuple[int, ...]
     prefill_time_s: float
     lossy: bool = False  # True only for the deliberately lossy comparison rules
+    # The acceptance rule as it describes itself ("rejection sampling", "threshold τ=0.1", ...);
+    # None in traces written before it was recorded.
+    rule: str | None = None
     type: str = field(default="run_started", init=False)
 
 

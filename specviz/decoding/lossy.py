@@ -94,6 +94,9 @@ class ThresholdRule(_CutRule):
     def threshold(self, target_probs: torch.Tensor) -> float:
         return self.tau
 
+    def describe(self) -> str:
+        return f"threshold τ={self.tau:g}"
+
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:
     """Shannon entropy in nats over the last dimension, with ``0 log 0 = 0``: ``[..., vocab]`` -> ``[...]``."""
@@ -119,6 +122,9 @@ class TypicalRule(_CutRule):
 
     epsilon: float
     delta: float
+
+    def describe(self) -> str:
+        return f"typical ε={self.epsilon:g} δ={self.delta:g}"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.epsilon < 1.0:

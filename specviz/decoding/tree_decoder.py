@@ -174,6 +174,7 @@ def tree_decode(
         prompt=info.prompt,
         prompt_token_ids=tuple(prompt_ids),
         prefill_time_s=prefill_s,
+        rule="rejection sampling" if verifier is verify_tree else None,
     )
 
     context = list(prompt_ids)

@@ -9,11 +9,15 @@ that owns it:
   one message per event (the app hosts the live run's worker; the race panel hosts its own).
 - :class:`~specviz.tui.widgets.race_view.RacePanel`: a race's worker, and its playback clocks.
 - :class:`~specviz.tui.widgets.load_status.LoadStatus`: the model-loading worker and its progress.
+- :class:`~specviz.tui.widgets.follow_status.FollowStatus`: in follow mode, the worker that tails
+  the teacher's trace, and where this follower is in it.
 - :mod:`specviz.tui.panels`: the panels drawn from the playhead (inspector, stats, charts, ...).
 - :mod:`specviz.tui.keys`: the key bindings.
 
-Two sources feed the screen the same events (specviz.decoding.events): a live
-:data:`~specviz.tui.source.EventSourceFactory`, or a recorded trace. A live app may instead be
+Three sources feed the screen the same events (specviz.decoding.events): a live
+:data:`~specviz.tui.source.EventSourceFactory`, a recorded trace, or a trace being recorded by
+another specviz (``specviz follow``: its events take the live decoder's path to the playhead, which
+a follower holds and moves on its own while the teacher's run goes on). A live app may instead be
 handed a :class:`~specviz.tui.model_loading.ModelLoader`: the screen opens at once, the models load
 in the background, and the factory arrives with them; ``M`` loads another pair the same way while
 the old one stays in use.
@@ -37,7 +41,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane, TextArea
 from textual.worker import get_current_worker
 
-from specviz.decoding.events import Event, RunStarted, load_trace
+from specviz.decoding.events import Event, RunFinished, RunStarted, load_trace
 from specviz.decoding.settings import RunSettings
 from specviz.tui.export import write_metrics_csv, write_metrics_json, write_runs
 from specviz.tui.keys import KEYS
@@ -50,20 +54,34 @@ from specviz.tui.playback import TICK_S
 from specviz.tui.playhead import Playhead, StartAt
 from specviz.tui.race import fair_baseline, replay_roles
 from specviz.tui.recording import Recording, split_runs
-from specviz.tui.settings_steps import GAMMAS, MAX_NEW_TOKENS, TEMPERATURES, TOP_KS, TOP_PS, step
+from specviz.tui.settings_steps import (
+    GAMMAS,
+    MAX_NEW_TOKENS,
+    TEMPERATURES,
+    TOP_KS,
+    TOP_PS,
+    DrafterCycle,
+    step,
+)
 from specviz.tui.source import EventSourceFactory
 from specviz.tui.widgets.charts import ChartsPanel
+from specviz.tui.widgets.follow_status import FollowPosition, FollowStatus
 from specviz.tui.widgets.help_screen import HelpScreen
 from specviz.tui.widgets.inspector import IterationInspector
 from specviz.tui.widgets.jump_screen import JumpScreen
 from specviz.tui.widgets.legend import StatusLegend
 from specviz.tui.widgets.load_status import LoadStatus
+from specviz.tui.widgets.lossy_view import HOW_TO_RECORD, LossyPanel
 from specviz.tui.widgets.model_screen import ModelScreen
 from specviz.tui.widgets.race_view import RacePanel
 from specviz.tui.widgets.settings_bar import ModelLabels, SettingsBar
 from specviz.tui.widgets.stats_bar import StatsBar
 from specviz.tui.widgets.theory_view import TheoryPanel
 from specviz.tui.widgets.token_stream import TokenStream
+
+FOLLOWER_CANNOT_RUN = (
+    "You are following the teacher's run: a follower cannot run the model or change its settings."
+)
 
 
 class SpecvizApp(App[None]):
@@ -93,9 +111,10 @@ class SpecvizApp(App[None]):
         show_timings: bool = True,
         blink: bool = True,
         notices: Sequence[str] = (),
+        follow: Path | None = None,
     ) -> None:
         """Live when ``factory`` or ``loader`` is given (``settings`` are the first run's), replay
-        when ``events`` are.
+        when ``events`` are, following when ``follow`` (a trace another specviz writes) is.
 
         ``loader`` loads ``models`` in a worker when the app opens (unless a ``factory`` is given
         too) and any pair chosen with ``M`` later. ``show_timings=False`` hides every time-derived
@@ -103,8 +122,10 @@ class SpecvizApp(App[None]):
         ``notices`` are shown as warnings when the app opens (what a replayed trace was missing).
         """
         super().__init__()
-        if factory is None and events is None and loader is None:
-            raise ValueError("SpecvizApp needs a factory or a loader (live) or events (replay)")
+        if factory is None and events is None and loader is None and follow is None:
+            raise ValueError(
+                "SpecvizApp needs a factory or a loader (live), events (replay) or a trace to follow"
+            )
         if loader is not None and factory is None and models is None:
             raise ValueError("SpecvizApp needs the models to load first")
         self._factory = factory
@@ -117,11 +138,14 @@ class SpecvizApp(App[None]):
         self._trace = TraceFile(record_to)
         self._export_dir = export_dir or Path.cwd()
         self._drafters = tuple(drafters) or ("model",)
+        self._drafter_cycle = DrafterCycle()
         self._autorun = autorun
         self._start_at = start_at
         self._show_timings = show_timings
         self._blink = blink
         self._notices = tuple(notices)
+        self._follow = follow
+        self._feed: list[Recording] = []  # follow mode: the runs read from the trace, oldest first
 
         self._playhead = Playhead()
         self._panels = Panels(self, self._playhead, show_timings=show_timings)
@@ -134,6 +158,16 @@ class SpecvizApp(App[None]):
     @property
     def live(self) -> bool:
         return self._factory is not None or self._loader is not None
+
+    @property
+    def following(self) -> Path | None:
+        """The trace this app follows (``specviz follow``), or None."""
+        return self._follow
+
+    @property
+    def feed_runs(self) -> list[Recording]:
+        """Follow mode: every run read from the trace since it was (re)started, oldest first."""
+        return list(self._feed)
 
     @property
     def models(self) -> LoadedModels | None:
@@ -164,7 +198,7 @@ class SpecvizApp(App[None]):
 
     @property
     def decoding(self) -> bool:
-        return self._playhead.decoding or self._race.racing
+        return self._playhead.decoding or self._race.racing or self._lossy.comparing
 
     @property
     def playing(self) -> bool:
@@ -183,6 +217,10 @@ class SpecvizApp(App[None]):
         return self.query_one("#race", RacePanel)
 
     @property
+    def _lossy(self) -> LossyPanel:
+        return self.query_one("#lossy", LossyPanel)
+
+    @property
     def _load_status(self) -> LoadStatus:
         return self.query_one("#load-status", LoadStatus)
 
@@ -191,6 +229,8 @@ class SpecvizApp(App[None]):
     def compose(self) -> ComposeResult:
         yield SettingsBar(id="settings")
         yield LoadStatus(id="load-status", show_elapsed=self._show_timings)
+        if self._follow is not None:
+            yield FollowStatus(self._follow, id="follow-status")
         prompt = TextArea(
             self._settings.prompt,
             id="prompt",
@@ -199,7 +239,13 @@ class SpecvizApp(App[None]):
             read_only=not self.live,
         )
         prompt.cursor_blink = self._blink
-        prompt.border_title = "prompt (p edits, esc leaves, ctrl+r runs)" if self.live else "prompt (replay)"
+        prompt.border_title = (
+            "prompt (p edits, esc leaves, ctrl+r runs)"
+            if self.live
+            else "prompt (the teacher's)"
+            if self._follow is not None
+            else "prompt (replay)"
+        )
         yield prompt
         with TabbedContent(initial="tab-stream", id="tabs"):
             with TabPane("1 Stream", id="tab-stream"):
@@ -213,6 +259,8 @@ class SpecvizApp(App[None]):
                 yield TheoryPanel(id="theory")
             with TabPane("4 Race", id="tab-race"):
                 yield RacePanel(id="race", show_timings=self._show_timings)
+            with TabPane("5 Lossy", id="tab-lossy"):
+                yield LossyPanel(live=self.live, id="lossy")
         yield StatsBar(id="stats")
         yield Footer()
 
@@ -225,6 +273,8 @@ class SpecvizApp(App[None]):
             self._load_replay()
         else:
             self._load_run(Recording(), start_at="start")
+        if self._follow is not None:
+            self.query_one("#follow-status", FollowStatus).start()
         if self._factory is None and self._first_models is not None:
             self._start_load(self._first_models)
         elif self._autorun and self.live:
@@ -235,6 +285,7 @@ class SpecvizApp(App[None]):
         self._baseline = roles.baseline
         if roles.race is not None:
             self._race.set_runs(*roles.race)
+        self._lossy.show_recorded(self._replay_runs)
         if roles.main.started is not None:
             self._settings = RunSettings.from_run_started(roles.main.started)
             self.query_one("#prompt", TextArea).text = roles.main.started.prompt
@@ -258,8 +309,10 @@ class SpecvizApp(App[None]):
         if self._timer is not None:
             (self._timer.resume if playhead.playing else self._timer.pause)()
         settings = self._settings if self.live else None
-        state = PanelState(self._activity(), self._baseline, settings, self._model_labels())
+        state = PanelState(self._activity(), self._baseline, settings, self._model_labels(), self._models)
         self._panels.draw(state, moved=moved)
+        if self._follow is not None:
+            self.query_one("#follow-status", FollowStatus).show_position(self._follow_position())
 
     def _model_labels(self) -> ModelLabels | None:
         """The models the next run uses, or (before any pair is loaded) the ones on their way."""
@@ -273,10 +326,17 @@ class SpecvizApp(App[None]):
     def _activity(self) -> str:
         if self._race.racing:
             return "⟳ racing"
+        if self._lossy.comparing:
+            return "⟳ comparing rules"
+        if self._follow is not None and self._playhead.decoding:
+            return "● live" if self._playhead.follow else "⏸ holding"
         if self._playhead.decoding:
             return "⏸ paused" if self._playhead.paused else "▶ decoding"
         if self.playing:
             return f"▶ playing ×{self._playhead.speed:g}"
+        if self._follow is not None:
+            finished = self.run_recording.finished
+            return f"■ {finished.reason}" if finished is not None else "○ waiting"
         if not self.live:
             return "◼ replay"
         if self._factory is None:
@@ -299,6 +359,7 @@ class SpecvizApp(App[None]):
             "tab-charts": "#charts",
             "tab-theory": "#theory",
             "tab-race": "#race-spec",
+            "tab-lossy": "#lossy-runs",
         }
         if pane_id in target and not isinstance(self.screen, (HelpScreen, JumpScreen, ModelScreen)):
             self.query_one(target[pane_id]).focus()
@@ -312,6 +373,9 @@ class SpecvizApp(App[None]):
 
     def action_run(self) -> None:
         """Decode the prompt with the next-run settings (cancels a run in progress)."""
+        if self._follow is not None:
+            self.notify(FOLLOWER_CANNOT_RUN, severity="warning")
+            return
         if not self.live:
             self.notify(
                 "Replay: there is no model to run. Start specviz with a model to decode.", severity="warning"
@@ -323,6 +387,7 @@ class SpecvizApp(App[None]):
         assert self._factory is not None
         self._run_id += 1
         self._race.cancel()
+        self._lossy.cancel()
         gate = PauseGate()
         self._playhead.attach(gate)
         self._load_run(Recording(), start_at="start")
@@ -363,10 +428,15 @@ class SpecvizApp(App[None]):
     def _decode_event(self, message: DecodeEvent) -> None:
         if message.run_id != self._run_id:
             return
-        self._playhead.receive(message.event)
-        if isinstance(message.event, RunStarted):
-            self._stream.reset(message.event.prompt or None, self.run_recording.iterations)
+        self._receive(message.event)
         self._refresh_panels()
+
+    def _receive(self, event: Event) -> None:
+        """One event of the run the playhead is attached to: a live decoder's, or a followed trace's
+        (the caller redraws)."""
+        self._playhead.receive(event)
+        if isinstance(event, RunStarted):
+            self._stream.reset(event.prompt or None, self.run_recording.iterations)
 
     @on(DecodeEnded)
     def _decode_ended(self, message: DecodeEnded) -> None:
@@ -383,11 +453,99 @@ class SpecvizApp(App[None]):
     def _decoding_failed(self, error: str) -> None:
         self.notify(error, title="decoding failed", severity="error", timeout=10, markup=False)
 
+    # -- following a trace being recorded (specviz follow) ------------------------------------------
+
+    @on(FollowStatus.Received)
+    def _follow_event(self, message: FollowStatus.Received) -> None:
+        """The teacher's next event. A follower on the newest run takes it like a live decoder's; one
+        still on an older run (it stepped back there) keeps its place while the newest one grows."""
+        event = message.event
+        if isinstance(event, RunStarted) or not self._feed:
+            self._end_feed_run()
+            shown_elsewhere = self._feed_index() is not None and not self._playhead.follow
+            self._feed.append(Recording())
+            if not shown_elsewhere:
+                self._show_feed_run(self._feed[-1], attach=True)
+        newest = self._feed[-1]
+        if self._playhead.run is newest and self._playhead.decoding:
+            self._receive(event)
+            if isinstance(event, RunStarted):
+                self.query_one("#prompt", TextArea).text = event.prompt
+        else:
+            newest.add(event)
+        if isinstance(event, RunFinished):
+            self._end_feed_run()
+        self._refresh_panels()
+
+    def _feed_index(self) -> int | None:
+        """The position in the feed of the run on screen (None: none of them yet)."""
+        return next((i for i, run in enumerate(self._feed) if run is self._playhead.run), None)
+
+    def _show_feed_run(self, run: Recording, *, attach: bool) -> None:
+        if attach:
+            self._playhead.attach(None)  # a feed: nothing to hold but this playhead
+        self._load_run(run, start_at="end")
+        if run.started is not None:
+            self.query_one("#prompt", TextArea).text = run.started.prompt
+
+    def _end_feed_run(self) -> None:
+        """The teacher's newest run is over (finished, or cut short by the next one)."""
+        if self._feed and self._playhead.run is self._feed[-1]:
+            self._playhead.detach()
+            # As in a live session, the last plain run that finished is what runs are compared with.
+            self._baseline = next((r for r in reversed(self._feed) if not r.speculative and r.finished), None)
+
+    def _follow_position(self) -> FollowPosition:
+        playhead, shown = self._playhead, self._feed_index()
+        later = self._feed[shown + 1 :] if shown is not None else []
+        behind = len(playhead.run) - playhead.revealed + sum(len(run) for run in later)
+        going = bool(self._feed) and self._feed[-1].finished is None
+        return FollowPosition(playhead.follow and not later, behind, len(later), going)
+
+    @on(FollowStatus.Restarted)
+    def _follow_restarted(self) -> None:
+        """The teacher started the trace afresh: so does this follower (a run it held is gone)."""
+        self._feed.clear()
+        self._baseline = None
+        self._playhead.detach()
+        self._playhead.catch_up()
+        self._load_run(Recording(), start_at="start")
+        self.query_one("#prompt", TextArea).text = ""
+        self.notify(f"{self._follow} was started afresh: following it from its start.", markup=False)
+
+    def action_catch_up(self) -> None:
+        """Back to the teacher's newest iteration, live (follow mode)."""
+        if self._follow is None:
+            if not self._playhead.decoding:
+                self.bell()
+                return
+            self._playhead.catch_up()  # a live run: resume the held decoder and follow it
+            self._refresh_panels()
+            return
+        self._race.stop()
+        if self._feed and self._playhead.run is not self._feed[-1]:
+            newest = self._feed[-1]
+            self._show_feed_run(newest, attach=newest.finished is None)
+            self._baseline = next((r for r in reversed(self._feed) if not r.speculative and r.finished), None)
+        self._playhead.catch_up()
+        self._refresh_panels()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Only a follower has a teacher to catch up with: elsewhere the key is off and not in the footer.
+        return not (action == "catch_up" and self._follow is None)
+
     # -- race -------------------------------------------------------------------------------------
 
     def action_race(self) -> None:
         """Plain then speculative with the same prompt and seed, then both played back side by side."""
         self.action_show_tab("race")
+        if self._follow is not None:
+            roles = replay_roles(self._feed) if self._feed else None
+            race = roles.race if roles is not None else None
+            if race is None or any(run.finished is None for run in race):
+                self.notify(f"{FOLLOWER_CANNOT_RUN} x shows the teacher's race once it is done.")
+                return
+            self._race.set_runs(*race)
         if not self.live:
             if self.race_runs is None:
                 self.notify("This trace has no plain run to race against.", severity="warning")
@@ -404,6 +562,7 @@ class SpecvizApp(App[None]):
         self.workers.cancel_group(self, "decode")
         self._playhead.detach()
         self._playhead.stop()
+        self._lossy.cancel()
         self._race.start(self._factory, settings, self._trace.next_target())
         self._refresh_panels()
 
@@ -423,13 +582,42 @@ class SpecvizApp(App[None]):
     def _race_stopped(self) -> None:
         self._refresh_panels()
 
+    # -- lossless vs lossy ----------------------------------------------------------------------------
+
+    def action_compare_rules(self) -> None:
+        """The prompt and seed decoded with rejection sampling, the threshold rule and typical acceptance."""
+        self.action_show_tab("lossy")
+        if not self.live:
+            if not self._lossy.runs:
+                self.notify(HOW_TO_RECORD, severity="warning", markup=False)
+            return
+        settings = self._ready_settings()
+        if settings is None:
+            return
+        assert self._factory is not None
+        self._run_id += 1  # like a race, it takes the decoder from the live run
+        self.workers.cancel_group(self, "decode")
+        self._playhead.detach()
+        self._playhead.stop()
+        self._race.cancel()
+        self._lossy.start(self._factory, settings, self._trace.next_target())
+        self._refresh_panels()
+
+    @on(LossyPanel.Ended)
+    def _lossy_ended(self, message: LossyPanel.Ended) -> None:
+        if message.error:
+            self._decoding_failed(message.error)
+        self._refresh_panels()
+
     # -- loading and switching models -------------------------------------------------------------
 
     def action_choose_models(self) -> None:
         """Open the model picker; the chosen pair loads in a worker while the current one stays."""
         if self._loader is None:
             message = (
-                "Replay shows a recorded run; there are no models to switch."
+                FOLLOWER_CANNOT_RUN
+                if self._follow is not None
+                else "Replay shows a recorded run; there are no models to switch."
                 if not self.live
                 else "This session was started without a model loader; models cannot be switched."
             )
@@ -512,6 +700,9 @@ class SpecvizApp(App[None]):
         self._refresh_panels()
 
     def action_last(self) -> None:
+        if self._follow is not None and not self._race.playing:
+            self.action_catch_up()  # a follower's "last iteration" is the teacher's newest one
+            return
         if self._race.playing:
             self._race.finish()
         else:
@@ -551,6 +742,9 @@ class SpecvizApp(App[None]):
     # -- next-run settings ------------------------------------------------------------------------
 
     def _change_settings(self, **changes: object) -> None:
+        if self._follow is not None:
+            self.notify(FOLLOWER_CANNOT_RUN, severity="warning")
+            return
         if not self.live:
             self.notify("Replay shows a recorded run; settings apply to live runs.", severity="warning")
             return
@@ -574,9 +768,11 @@ class SpecvizApp(App[None]):
         self._change_settings(max_new_tokens=step(MAX_NEW_TOKENS, self._settings.max_new_tokens, direction))
 
     def action_drafter(self) -> None:
-        current = self._settings.drafter
-        i = self._drafters.index(current) if current in self._drafters else -1
-        self._change_settings(drafter=self._drafters[(i + 1) % len(self._drafters)])
+        # A tree drafter cannot run under automatic γ or a lossy rule: the cycle changes or skips.
+        changes, notice = self._drafter_cycle.step(self._settings, self._drafters)
+        self._change_settings(**changes)
+        if notice is not None and self._settings.drafter == changes["drafter"]:
+            self.notify(notice, title="drafter", markup=False)
 
     def action_seed(self, delta: int) -> None:
         self._change_settings(seed=max(0, self._settings.seed + delta))
@@ -609,7 +805,7 @@ class SpecvizApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(KEYS))
+            self.push_screen(HelpScreen(k for k in KEYS if self.check_action(k.action, ()) is not False))
 
     # -- export -----------------------------------------------------------------------------------
 
@@ -653,6 +849,8 @@ class SpecvizApp(App[None]):
         for binding in KEYS:
             if binding.description in seen or binding.action in ("quit", "help"):
                 continue
+            if self.check_action(binding.action, ()) is False:  # e.g. catch up, outside follow mode
+                continue
             seen.add(binding.description)
             yield SystemCommand(
                 binding.description, f"key: {binding.key}", partial(self.run_action, binding.action)
@@ -690,3 +888,9 @@ def run_replay(path: str | Path, *, export_dir: Path | None = None, start_at: St
         events=contents.events, export_dir=export_dir, start_at=start_at, notices=contents.problems
     ).run()
     return contents.problems
+
+
+def run_follow(path: Path, *, export_dir: Path | None = None) -> None:
+    """Open the UI on a trace another specviz is writing (``specviz follow``), following it as it
+    grows; no model is loaded. A missing file is waited for."""
+    SpecvizApp(follow=path, export_dir=export_dir).run()

@@ -1,7 +1,9 @@
 """The app's key bindings: one list, which the footer, the help screen and the command palette all show.
 
 Keys that step the next run's settings walk the ladders in :mod:`specviz.tui.settings_steps`; the
-stream's own arrow keys (widgets/token_stream.py) call the same playhead actions.
+stream's own arrow keys (widgets/token_stream.py) call the same playhead actions. ``c`` (catch up)
+exists only for a follower (``specviz follow``): the app switches it off, and out of the footer,
+everywhere else.
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ KEYS: list[Binding] = [
     Binding("space", "toggle_play", "Play/Pause"),
     Binding("right,n", "step", "Step"),
     Binding("left,b", "step_back", "Back"),
+    Binding(
+        "c",
+        "catch_up",
+        "Catch up",
+        tooltip="Catch up: back to the teacher's newest iteration, live (specviz follow; end does the same)",
+    ),
     Binding("home", "first", "First iteration", show=False),
     Binding("end", "last", "Last iteration", show=False),
     Binding("j", "jump", "Jump to iteration", show=False),
     Binding("r", "run", "Run"),
     Binding("ctrl+r", "run", "Run", show=False, priority=True),
     Binding("x", "race", "Race"),
+    Binding("y", "compare_rules", "Compare rules: lossless vs lossy", show=False),
     Binding("m", "toggle_mode", "Speculative/plain", show=False),
     Binding("g", "gamma(-1)", "γ −1", show=False),
     Binding("G", "gamma(1)", "γ +1", show=False),
@@ -47,6 +56,7 @@ KEYS: list[Binding] = [
     Binding("2", "show_tab('charts')", "Charts view", show=False),
     Binding("3", "show_tab('theory')", "Theory view", show=False),
     Binding("4", "show_tab('race')", "Race view", show=False),
+    Binding("5", "show_tab('lossy')", "Lossless vs lossy view", show=False),
     Binding("question_mark,f1", "help", "Help"),
     Binding("q", "quit", "Quit", show=False),
 ]

@@ -5,7 +5,10 @@ so stepping back, jumping and replaying never recompute anything. The playhead m
 back, first, last, jump), at the run's measured pace (play), or with a live decoder as its
 iterations arrive. Over a live run it also drives the decoder's :class:`PauseGate`: manual
 navigation holds the decoder, and a step past the last decoded iteration asks it for exactly one
-more. Textual-free: the app redraws when :meth:`Playhead.take_changed` says the position moved.
+more. A *feed* (``specviz follow``: a trace another process is writing) is followed the same way,
+but it cannot be held: manual navigation holds only this playhead while the feed goes on, and
+:meth:`Playhead.catch_up` returns to its newest iteration. Textual-free: the app redraws when
+:meth:`Playhead.take_changed` says the position moved.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ class Playhead:
         self._clock: PaceClock | None = None
         self._last_tick = 0.0
         self._changed = True
-        # Over a live run: its decoder's gate, whether the playhead follows the decoder to each new
-        # iteration, and how many steps were asked of the held decoder and not yet shown.
+        # Over a live run: whether a source fills it (a decoder, or a feed with no gate), the
+        # decoder's gate, whether the playhead follows the source to each new iteration, and how
+        # many steps were asked of the held decoder and not yet shown.
+        self._attached = False
         self._gate: PauseGate | None = None
         self.follow = True
         self._asked = 0
@@ -48,8 +53,13 @@ class Playhead:
 
     @property
     def decoding(self) -> bool:
-        """A live decoder feeds this run (it may be paused)."""
-        return self._gate is not None
+        """A live decoder (it may be paused) or a feed fills this run."""
+        return self._attached
+
+    @property
+    def holding(self) -> bool:
+        """Attached to a source but not following it: the user looks at an earlier iteration."""
+        return self._attached and not self.follow
 
     @property
     def paused(self) -> bool:
@@ -96,6 +106,10 @@ class Playhead:
 
     def step(self) -> bool:
         """One iteration on (or its verification, in two-phase mode); False if nothing comes next."""
+        if self._attached and self._gate is None and self.revealed >= len(self.run):
+            # At the newest iteration of a feed: it cannot be asked for more, and a follower who
+            # presses → there should stay live rather than drop into holding.
+            return False
         self.hold()
         if self.revealed < len(self.run):
             self._advance()
@@ -145,7 +159,14 @@ class Playhead:
     # -- playing at the measured pace ---------------------------------------------------------------
 
     def toggle_play(self, now: float) -> bool:
-        """Pause or resume a live decoder, else stop or start playback; False if nothing can play."""
+        """Pause or resume a live decoder (hold or catch up with a feed), else stop or start
+        playback; False if nothing can play."""
+        if self._attached and self._gate is None:
+            if self.follow:
+                self.hold()
+            else:
+                self.catch_up()
+            return True
         if self._gate is not None:
             if self._gate.paused:
                 self._gate.resume()
@@ -191,18 +212,30 @@ class Playhead:
 
     # -- following a live decoder -------------------------------------------------------------------
 
-    def attach(self, gate: PauseGate) -> None:
-        """A live decoder starts filling ``run``, held between iterations by ``gate``."""
+    def attach(self, gate: PauseGate | None) -> None:
+        """A live decoder starts filling ``run``, held between iterations by ``gate``; with no gate,
+        a feed that cannot be held (the playhead alone holds)."""
+        self._attached = True
         self._gate = gate
         self.follow = True
         self._asked = 0
 
     def detach(self) -> None:
-        """The decoder stopped (ended, failed, or was replaced): a following playhead shows it all."""
+        """The source stopped (ended, failed, or was replaced): a following playhead shows it all."""
+        self._attached = False
         self._gate = None
         self._asked = 0
         if self.follow:
             self.reveal(len(self.run))
+
+    def catch_up(self) -> None:
+        """Back to live: show every iteration received, follow the next ones, resume a held decoder."""
+        self._clock = None
+        if self._gate is not None and self._gate.paused:
+            self._gate.resume()
+        self._asked = 0
+        self.follow = True
+        self.reveal(len(self.run))
 
     def receive(self, event: Event) -> None:
         """Record an event of the live run and follow it, or show it if a step asked for it."""

@@ -55,7 +55,9 @@ def replay_roles(runs: Sequence[Recording]) -> ReplayRoles:
     """Pick the runs of a trace (``runs`` not empty) to show, compare against, and race."""
     speculative = [r for r in runs if r.speculative]
     plain = [r for r in runs if not r.speculative]
-    main = speculative[-1] if speculative else runs[-1]
+    # A recorded rule comparison ends with its lossy runs: show the last lossless one.
+    lossless = [r for r in speculative if r.started is None or not r.started.lossy]
+    main = (lossless or speculative)[-1] if speculative else runs[-1]
     baseline = plain[-1] if plain and main is not plain[-1] else None
     race = (plain[-1], speculative[-1]) if speculative and plain else None
     return ReplayRoles(main, baseline, race)

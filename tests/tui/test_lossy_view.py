@@ -168,8 +168,18 @@ async def test_replay_shows_a_recorded_comparison(session: Session) -> None:
         assert [c.run.finished for c in panel.runs] == finished
         for slot in (1, 2):
             assert panel.divergence(slot) == _parting(finished[0].token_ids, finished[slot].token_ids)
-        assert "rule not recorded" in panel.runs[1].label
+        assert panel.runs[1].label.startswith("threshold τ=") and panel.runs[2].label.startswith("typical ε=")
         assert "Mean exact one-step TV" in panel.status_text
+
+    # A trace from before RunStarted.rule: the lossy runs are shown without a rule name.
+    old = [replace(e, rule=None) if isinstance(e, RunStarted) else e for e in events]
+    app = SpecvizApp(events=old, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        panel = app.query_one("#lossy", LossyPanel)
+        assert [c.lossy for c in panel.runs] == [False, True, True]
+        assert "rule not recorded" in panel.runs[1].label
+        assert app.run_recording.finished == finished[0], "replay opens on the lossless run"
 
 
 async def test_replay_without_lossy_runs_says_how_to_record_one(sampled_events: list[Event]) -> None:

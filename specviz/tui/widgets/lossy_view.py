@@ -14,7 +14,7 @@ can part through the random draws alone (the cut rules draw no uniforms, so thei
 shift); the TV column, not the parting point, says whether a rule changes the distribution.
 
 A replayed trace is shown as it was recorded when it holds lossy runs next to a lossless run of the
-same prompt and seed; a trace records that a run was lossy, not which rule it used.
+same prompt and seed; traces from before ``RunStarted.rule`` say only that a run was lossy.
 """
 
 from __future__ import annotations
@@ -127,6 +127,15 @@ def comparison_settings(settings: RunSettings) -> tuple[list[tuple[RuleName, Run
     return [(rule, base.evolve(rule=rule)) for rule in RULES], notes
 
 
+def _recorded(run: Recording, i: int) -> ComparedRun:
+    """A recorded lossy run, named by the rule its trace records (older traces do not)."""
+    rule = run.started.rule if run.started is not None else None
+    if rule is None:
+        return ComparedRun(f"lossy run {i}", "rule not recorded", True, run)
+    name, _, detail = rule.partition(" ")
+    return ComparedRun(name, detail, True, run)
+
+
 def recorded_comparison(runs: Sequence[Recording]) -> list[ComparedRun] | None:
     """From a trace's runs: the last lossless speculative run that has lossy runs of the same
     prompt and seed beside it, and (up to two, the last) of those; None when there is none."""
@@ -137,8 +146,7 @@ def recorded_comparison(runs: Sequence[Recording]) -> list[ComparedRun] | None:
         if lossy:
             shown = lossy[-(SLOTS - 1) :]
             return [ComparedRun("rejection sampling", "", False, lossless)] + [
-                ComparedRun(f"lossy run {i}", "rule not recorded", True, run)
-                for i, run in enumerate(shown, 1)
+                _recorded(run, i) for i, run in enumerate(shown, 1)
             ]
     return None
 
