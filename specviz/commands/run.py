@@ -130,7 +130,7 @@ def main(args: Any) -> int:
     except ValueError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
-    options = options_from_args(args, with_draft=settings.drafter == "model")
+    options = options_from_args(args, with_draft=settings.uses_draft_model)
     if not args.headless:
         # The UI opens at once and loads the models in a worker, showing the progress itself.
         from specviz.commands.ui import open_live

@@ -76,6 +76,21 @@ def open_replay(path: Path) -> int:
     return 0
 
 
+def offered_drafters(draft_model: bool, same_tokenizer: bool) -> tuple[str, ...]:
+    """The drafters ``d`` cycles through on a loaded pair: chains first, then token trees.
+
+    Prompt lookup (chain and tree) needs no draft model. The draft-model tree and the hybrid
+    feed the draft the target's token ids, so they need a draft with the target's tokenizer;
+    the chain drafter bridges two tokenizers (drafters/cross_tokenizer.py).
+
+    >>> offered_drafters(True, True), offered_drafters(True, False), offered_drafters(False, True)
+    (('model', 'ngram', 'tree', 'hybrid', 'lookup-tree'), ('model', 'ngram', 'lookup-tree'), ('ngram', 'lookup-tree'))
+    """
+    chains = ("model", "ngram") if draft_model else ("ngram",)
+    trees = ("tree", "hybrid", "lookup-tree") if draft_model and same_tokenizer else ("lookup-tree",)
+    return chains + trees
+
+
 class StageNarrator:
     """Forwards the loaders' progress, and names the steps they do not report themselves.
 
@@ -174,7 +189,7 @@ class SessionLoader:
         info = session.info(self._base.evolve(drafter="model"), with_draft=True)
         return LoadedModels(
             factory=make_factory(session, self._compute),
-            drafters=("model", "ngram") if session.draft is not None else ("ngram",),
+            drafters=offered_drafters(session.draft is not None, session.same_vocab),
             target=info.target,
             draft=info.draft,
             detail=f"{info.device}/{info.dtype}",

@@ -140,6 +140,11 @@ class RunSettings:
                 )
 
     @property
+    def uses_draft_model(self) -> bool:
+        """Whether the run drafts with the draft model (the prompt-lookup drafters need none)."""
+        return self.drafter in ("model", "tree", "hybrid")
+
+    @property
     def tree(self) -> bool:
         """Whether the run drafts token trees (γ is then the number of nodes per iteration)."""
         return self.drafter in TREE_DRAFTERS

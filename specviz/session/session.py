@@ -148,7 +148,7 @@ class Session:
             target=self.options.target,
             draft=(
                 f"{self.options.draft}" + (f" [{self.draft_quant}]" if self.draft_quant != "none" else "")
-                if with_draft and settings.drafter in ("model", "tree", "hybrid")
+                if with_draft and settings.drafter in ("model", "tree", "hybrid")  # see uses_draft_model
                 else None
             ),
             device=str(self.target.device),

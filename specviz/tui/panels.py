@@ -21,7 +21,7 @@ from specviz.tui.race import fair_baseline
 from specviz.tui.recording import Recording
 from specviz.tui.widgets.charts import ChartData, ChartsPanel, known_costs
 from specviz.tui.widgets.inspector import IterationInspector
-from specviz.tui.widgets.legend import StatusLegend
+from specviz.tui.widgets.legend import StatusLegend, tree_budget
 from specviz.tui.widgets.settings_bar import ModelLabels, SettingsBar
 from specviz.tui.widgets.stats_bar import StatsBar, StatsView
 from specviz.tui.widgets.theory_view import TheoryPanel
@@ -65,7 +65,7 @@ class Panels:
             StatsView(label, playhead.revealed, len(run), stats, self._show_timings, baseline)
         )
         query("#settings", SettingsBar).show(run.started, state.settings, state.models)
-        query("#legend", StatusLegend).set_speculative(run.speculative)
+        query("#legend", StatusLegend).set_speculative(run.speculative, tree_budget(run.started))
         if self._tab_visible("theory"):
             self._draw_theory(stats, baseline)
         if self._tab_visible("charts") and not (playhead.decoding and playhead.follow):

@@ -128,6 +128,48 @@ async def test_live_run_on_a_tiny_model_matches_the_headless_decoder(tiny: TinyM
         assert run.started.drafter == "model"
 
 
+async def test_the_drafter_key_reaches_a_live_token_tree_run(tiny: TinyModels) -> None:
+    """d onto the hybrid drafter with automatic γ on: no crash, γ's cap becomes the node budget,
+    and the run is the real tree decoder's, drawn as trees."""
+    from specviz.commands.ui import offered_drafters
+    from specviz.tui.widgets.inspector import IterationInspector
+
+    session = _session(tiny)
+    settings = RunSettings(prompt="def add(a, b):\n    return", gamma=6, auto_gamma=True, max_new_tokens=12)
+    drafters = offered_drafters(True, session.same_vocab)
+    app = _app(make_factory(session), settings, drafters=drafters)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("d", "d", "d")  # model → ngram → tree → hybrid
+        assert app.next_settings.drafter == "hybrid" and not app.next_settings.auto_gamma
+        await pilot.press("r")
+        await wait_until(pilot, lambda: run_done(app), timeout=RUN_TIMEOUT_S)
+        run = app.run_recording
+        assert run.started.drafter == "hybrid" and run.started.gamma == 6
+        trees = [it for it in run.iterations if it.tree]
+        assert trees and all(len(it.tree) <= 6 + 1 for it in trees)  # the model always gets one node
+        assert sum(len(it.new_token_ids) for it in run.iterations) == 12
+        expected = _finished(
+            session.plain(settings.evolve(mode="autoregressive", auto_gamma=False))
+        ).token_ids
+        assert run.finished.token_ids == expected  # greedy trees change nothing but speed
+        index = run.iterations.index(trees[0])
+        app.jump_to(trees[0].index)
+        await pilot.pause()
+        inspector = app.query_one("#inspector", IterationInspector)
+        assert inspector.index == index
+        assert str(inspector.query_one("#inspector-body").content.renderables[0]).startswith(
+            f"tree: {len(trees[0].tree)} nodes"
+        )
+
+
+def test_tree_drafters_need_a_draft_with_the_targets_tokenizer() -> None:
+    from specviz.commands.ui import offered_drafters
+
+    assert offered_drafters(True, True) == ("model", "ngram", "tree", "hybrid", "lookup-tree")
+    assert offered_drafters(True, False) == ("model", "ngram", "lookup-tree")  # the chain bridges tokenizers
+    assert offered_drafters(False, True) == ("ngram", "lookup-tree")
+
+
 # -- cancellation: the replaced decoder stops pulling, it does not just go unseen --------------------------
 
 HOLD_AT = 3  # RunStarted and two iterations reach the UI; the third is computed and held
@@ -275,7 +317,7 @@ def test_the_session_loader_names_each_stage_and_explains_failures(tiny: TinyMod
     assert names[0] == f"loading {target}" and names[-1] == "warming up"
     assert f"loading {draft}" in names  # after the target's packing: the draft's load is named
     assert stages[-1] == ("warming up", 1, 1)
-    assert models.drafters == ("model", "ngram") and models.target == target
+    assert models.drafters == ("model", "ngram", "tree", "hybrid", "lookup-tree") and models.target == target
     assert models.draft == f"{draft} [int8]" and models.detail == "cpu/float32"
     assert {entry.name for entry in loader.catalogue()} >= {"qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"}
     with pytest.raises(ModelLoadError, match="does not exist"):

@@ -63,7 +63,10 @@ class FakeLoader:
 
         return LoadedModels(
             factory=factory,
-            drafters=("model", "ngram") if choice.draft else ("ngram",),
+            # As the real loader offers them (specviz.commands.ui.offered_drafters), same tokenizer.
+            drafters=("model", "ngram", "tree", "hybrid", "lookup-tree")
+            if choice.draft
+            else ("ngram", "lookup-tree"),
             target=choice.target,
             draft=draft,
             detail="cpu/float32",

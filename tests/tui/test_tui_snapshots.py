@@ -6,8 +6,9 @@ so a snapshot changes only when the UI does.
 
 from __future__ import annotations
 
-from specviz.decoding.events import Event
+from specviz.decoding.events import Event, read_trace
 from specviz.tui.app import SpecvizApp
+from tests.support.traces import DATA
 
 
 def replay(events: list[Event]) -> SpecvizApp:
@@ -53,3 +54,15 @@ def test_race_finished_120x30(snap_compare, greedy_race_events) -> None:
 
 def test_help_80x30(snap_compare, sampled_events) -> None:
     assert snap_compare(replay(sampled_events), press=["question_mark"], terminal_size=(80, 30))
+
+
+def test_tree_inspector_100x30(snap_compare) -> None:
+    """A token-tree iteration: two refused children of the root, then a path of two and a bonus;
+    30 rows leave the inspector 8, so its untested subtrees are collapsed."""
+    app = replay(list(read_trace(DATA / "tree.jsonl")))
+
+    async def select_the_tree(pilot) -> None:
+        app.jump_to(5)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=select_the_tree)

@@ -5,35 +5,41 @@ and say nothing about how sure either model was; where the events recorded each 
 probability at temperature 1 (schema 2), the greedy table shows those instead, labelled "draft" and
 "target", beside the argmax decision. Sampling runs show the real distributions (q draft, p target),
 as the acceptance rule uses them.
+
+A token-tree iteration (``Iteration.tree``) is drawn as its tree instead (widgets/tree_view.py): a
+node per row under the root, the accepted path marked, collapsed to fit when it is long.
 """
 
 from __future__ import annotations
 
-import json
-
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
+from rich.measure import Measurement
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from specviz.decoding.events import Correction, DraftedToken, Iteration, TokenProb
 from specviz.decoding.stats import correction_kind
 from specviz.tui.recording import Recording
-from specviz.tui.widgets.status_styles import GLYPHS, STATUS_COMPONENT_CLASSES, STATUS_CSS
+from specviz.tui.widgets.status_styles import (
+    GLYPHS,
+    STATUS_COMPONENT_CLASSES,
+    STATUS_CSS,
+    TOKEN_CELLS,
+    num,
+    prob_of,
+    token_repr,
+)
+from specviz.tui.widgets.tree_view import tree_caption, tree_explanation, tree_header, tree_rows, tree_table
 
-TOKEN_CELLS = 14
+__all__ = ["TOKEN_CELLS", "IterationInspector", "token_repr"]
 
-
-def token_repr(text: str, cells: int = TOKEN_CELLS) -> str:
-    """A token as a quoted string with its whitespace visible: the leading space matters."""
-    shown = json.dumps(text, ensure_ascii=False)
-    return shown if len(shown) <= cells else shown[: cells - 2] + '…"'
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+# Lines a tree iteration shows above its node rows: the header, the table's header and the root.
+TREE_HEAD_LINES = 3
 
 
 class IterationInspector(VerticalScroll):
@@ -79,6 +85,20 @@ class IterationInspector(VerticalScroll):
         if self.is_mounted:
             self._render_body()
 
+    def on_resize(self, event: events.Resize) -> None:
+        # A tree is collapsed or not by the rows there are to show it in.
+        if self._shows_tree():
+            self._render_body()
+
+    def _shows_tree(self) -> bool:
+        run, index = self._run, self._index
+        return (
+            run is not None
+            and index is not None
+            and 0 <= index < len(run)
+            and bool(run.iterations[index].tree)
+        )
+
     def _style(self, status: str) -> Style:
         return self.get_component_rich_style(f"status--{status}", partial=True)
 
@@ -93,7 +113,13 @@ class IterationInspector(VerticalScroll):
         self.border_title = f"iteration {it.index}"
         self._body.update(self.render_iteration(run, it))
 
-    def render_iteration(self, run: Recording, it: Iteration) -> RenderableType:
+    def render_iteration(
+        self, run: Recording, it: Iteration, *, collapse: bool | None = None
+    ) -> RenderableType:
+        """``collapse`` (tree iterations): fold untested subtrees; None: only when the tree does not
+        fit the rows the inspector has."""
+        if it.tree:
+            return self._render_tree(run, it, collapse)
         parts: list[RenderableType] = [self._header(it)]
         if it.drafted:
             parts.append(self._table(run, it))
@@ -104,6 +130,51 @@ class IterationInspector(VerticalScroll):
         else:
             parts.append(self._correction(run, it))
         return Group(*parts)
+
+    def _render_tree(self, run: Recording, it: Iteration, collapse: bool | None) -> RenderableType:
+        pending = self._pending
+        header = Text(tree_header(it, pending=pending))
+        if self._show_timings:
+            header.append(f" · draft {it.draft_time_s * 1000:.0f} ms")
+            if not pending:
+                header.append(f" · verify {it.verify_time_s * 1000:.0f} ms")
+        region = self.scrollable_content_region if self.is_mounted else None
+        width = region.width if region is not None else 0
+        if collapse is None:
+            # Fold the untested subtrees only when the whole tree would not fit the rows there are.
+            head = TREE_HEAD_LINES + (cell_len(header.plain) - 1) // width if width > 0 else TREE_HEAD_LINES
+            room = region.height - head if region is not None else 0
+            collapse = room > 0 and len(tree_rows(it, pending=pending)) > room
+        table = self._fit_tree(run, it, collapse=collapse and not pending, width=width)
+        parts: list[RenderableType] = [header, table]
+        if pending:
+            parts.append(Text("step again (→) to let the target verify them", self._style("pending")))
+            return Group(*parts)
+        parts.append(self._correction(run, it))
+        parts.append(Text(tree_caption(it, run.greedy), style=self._style("prompt")))
+        return Group(*parts)
+
+    def _fit_tree(self, run: Recording, it: Iteration, *, collapse: bool, width: int) -> RenderableType:
+        """The tree's table at two cells per level, or narrower until its numbers fit ``width``."""
+        table = None
+        for indent, short in ((2, False), (1, False), (1, True)):
+            rows = tree_rows(it, collapse=collapse, pending=self._pending, indent=indent)
+            table = tree_table(
+                it,
+                rows,
+                self._style,
+                greedy=run.greedy,
+                root_text=_text_before(run, it),
+                short_counts=short,
+            )
+            console = self.app.console if self.is_mounted else None
+            if console is None or width <= 0:
+                break
+            # Measured unbounded: a measurement is capped at the width it is given.
+            if Measurement.get(console, console.options.update_width(10_000), table).maximum <= width:
+                break
+        assert table is not None
+        return table
 
     def _header(self, it: Iteration) -> Text:
         text = Text()
@@ -145,18 +216,18 @@ class IterationInspector(VerticalScroll):
             row: list[RenderableType] = [
                 str(d.position),
                 Text(token_repr(d.text), style=style),
-                _num(d.draft_softmax if softmax else d.draft_prob),
+                num(d.draft_softmax if softmax else d.draft_prob),
             ]
             if self._pending:
                 # Only the drafter has spoken: everything the target computes is still unknown.
                 row += ["–"] * (3 if greedy else 4)
             else:
-                row.append(_num(d.target_softmax if softmax else d.target_prob))
+                row.append(num(d.target_softmax if softmax else d.target_prob))
                 if greedy:
                     row.append(self._argmax_cell(run, d, it.correction.softmax_top if softmax else ()))
                 else:
-                    row += [_num(d.ratio, 2), _num(d.u)]
-                row.append(_num(d.overlap, 2))
+                    row += [num(d.ratio, 2), num(d.u)]
+                row.append(num(d.overlap, 2))
             row.append(Text(f"{GLYPHS[status]} {status}", style=style))
             if pieces:
                 # Cross-tokenizer drafting: the draft-vocabulary pieces this target token was made from.
@@ -180,7 +251,7 @@ class IterationInspector(VerticalScroll):
             return Text("= same", style=style)
         text = run.token_text(d.target_argmax)
         shown = token_repr(text) if text is not None else f"id {d.target_argmax}"
-        sure = _prob_of(softmax_top, d.target_argmax) if d.verdict == "rejected" else None
+        sure = prob_of(softmax_top, d.target_argmax) if d.verdict == "rejected" else None
         return Text(f"≠ {shown}" + (f" {sure:.3f}" if sure is not None else ""), style=style)
 
     def _correction(self, run: Recording, it: Iteration) -> RenderableType:
@@ -192,7 +263,7 @@ class IterationInspector(VerticalScroll):
         line.append(token_repr(c.text, 24), style=style)
         # Greedy: the correction's own distribution is one-hot; the softmax says how sure the target was.
         softmax = run.greedy and bool(c.softmax_top)
-        sure = _prob_of(c.softmax_top, c.token_id) if softmax else None
+        sure = prob_of(c.softmax_top, c.token_id) if softmax else None
         if sure is not None:
             line.append(f"  target {sure:.3f} (softmax at T=1)  ")
         else:
@@ -219,10 +290,6 @@ def _has_softmax(it: Iteration) -> bool:
     return any(d.target_softmax is not None for d in it.drafted)
 
 
-def _prob_of(entries: tuple[TokenProb, ...], token_id: int) -> float | None:
-    return next((e.prob for e in entries if e.token_id == token_id), None)
-
-
 def _greedy_caption(it: Iteration) -> str:
     if _has_softmax(it):
         return "draft, target: softmax at T=1, how sure each model was; greedy keeps the target's argmax"
@@ -234,7 +301,20 @@ def _greedy_caption(it: Iteration) -> str:
     )
 
 
+def _text_before(run: Recording, it: Iteration) -> str | None:
+    """The prompt and the text committed before ``it``: what the root of its tree ends."""
+    position = it.index if it.index < len(run) and run.iterations[it.index] is it else None
+    if position is None:
+        position = next((i for i, x in enumerate(run.iterations) if x is it), None)
+    if position is None:
+        return None
+    prompt = run.started.prompt if run.started is not None else ""
+    return prompt + run.text(position)
+
+
 def _explain(c: Correction, it: Iteration, kind: str, run: Recording, lossy: bool) -> str:
+    if it.tree:
+        return tree_explanation(it, run.greedy)
     if kind == "plain":
         if not run.speculative:
             return "plain decoding: one target step, one token"

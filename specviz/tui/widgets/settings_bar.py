@@ -10,7 +10,7 @@ from textual.markup import escape
 from textual.widget import Widget
 
 from specviz.decoding.events import RunStarted
-from specviz.decoding.settings import RunSettings
+from specviz.decoding.settings import TREE_DRAFTERS, RunSettings
 
 SEP = "  "
 
@@ -31,6 +31,11 @@ def _opt(value: float | int | None) -> str:
 def _gamma(gamma: int, auto: bool) -> str:
     """γ as set: a number, or automatic γ with its cap (``gamma`` is then the cap)."""
     return f"auto (≤ {gamma})" if auto else str(gamma)
+
+
+def _budget_label(tree: bool) -> str:
+    """A tree drafter's γ is its node budget per iteration, and the bar calls it so."""
+    return "nodes" if tree else "γ"
 
 
 def settings_markup(
@@ -87,7 +92,7 @@ def settings_parts(
             item("drafter", n.drafter)
             if next_draft:
                 item("draft", next_draft)
-            item("γ", _gamma(n.gamma, n.auto_gamma))
+            item(_budget_label(n.tree), _gamma(n.gamma, n.auto_gamma))
         item("T", f"{n.temperature:g}")
         item("top-k", _opt(n.top_k))
         item("top-p", _opt(n.top_p))
@@ -103,7 +108,13 @@ def settings_parts(
         # RunStarted records the cap, not whether γ was automatic. No key toggles automatic γ, so
         # a live session's runs are all automatic or none are: the next run's setting tells.
         auto = n is not None and n.auto_gamma
-        item("γ", _gamma(started.gamma, auto), None if n is None else _gamma(n.gamma, n.auto_gamma))
+        tree = started.drafter in TREE_DRAFTERS
+        upcoming = None
+        if n is not None:
+            upcoming = _gamma(n.gamma, n.auto_gamma)
+            if n.tree != tree:  # the next run counts the other thing: say which
+                upcoming = f"{upcoming} nodes" if n.tree else f"γ {upcoming}"
+        item(_budget_label(tree), _gamma(started.gamma, auto and not tree), upcoming)
     else:
         item(
             "mode", "plain", None if n is None else ("plain" if n.mode == "autoregressive" else "speculative")

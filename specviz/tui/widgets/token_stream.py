@@ -24,6 +24,7 @@ from specviz.decoding.events import Iteration
 from specviz.decoding.stats import correction_kind
 from specviz.tui.stream_layout import Piece, StreamLayout
 from specviz.tui.widgets.status_styles import STATUS_COMPONENT_CLASSES, STATUS_CSS
+from specviz.tui.widgets.tree_view import TREE_GLYPH
 
 BOUNDARY = "│"
 
@@ -41,12 +42,19 @@ def _inline(text: str) -> str:
 def iteration_pieces(
     it: Iteration, index: int, *, show_drafts: bool, show_boundaries: bool, pending: bool = False
 ) -> list[Piece]:
-    """The pieces one iteration adds to the stream, in reading order."""
+    """The pieces one iteration adds to the stream, in reading order.
+
+    A token-tree iteration begins with ⋔ instead of │ (the first iteration too: the mark says where
+    trees were used), and its stream shows the winning path, which ``drafted`` lists as a chain.
+    """
     pieces: list[Piece] = []
-    if show_boundaries and index > 0:
-        pieces.append(Piece(BOUNDARY, "boundary", index))
+    if show_boundaries and (index > 0 or it.tree):
+        pieces.append(Piece(TREE_GLYPH if it.tree else BOUNDARY, "boundary", index))
     if pending:
-        # Drafted but not yet verified: the teaching step between drafting and verification.
+        # Drafted but not yet verified: the teaching step between drafting and verification. A
+        # tree's nodes are no text yet (which path wins is the verification's to say): its size.
+        if it.tree:
+            return [*pieces, Piece(f"({len(it.tree)} nodes drafted)", "pending", index)]
         return pieces + [Piece(_inline(d.text), "pending", index) for d in it.drafted]
     for d in it.drafted:
         if d.verdict == "accepted":
