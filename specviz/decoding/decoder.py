@@ -153,6 +153,64 @@ def _check_prompt(prompt_ids: list[int], config: DecodeConfig) -> None:
         )
 
 
+def _prefill(target: CausalLM, drafter: Drafter | None, prompt_ids: list[int]) -> float:
+    """Prefill the models on the prompt; returns the seconds it took.
+
+    The target keeps all but the last token so that every forward of the loop starts with the last
+    committed token (the token whose successors it scores)."""
+    syncs: tuple[CausalLM | Drafter, ...] = (target,) if drafter is None else (target, drafter)
+    start = _clock(*syncs)
+    target.reset()
+    if len(prompt_ids) > 1:
+        target.forward(torch.tensor(prompt_ids[:-1], device=target.device), keep=1)
+    if drafter is not None:
+        drafter.prefill(prompt_ids)
+    return _clock(*syncs) - start
+
+
+def _run_started(
+    config: DecodeConfig,
+    info: RunInfo,
+    prompt_ids: list[int],
+    prefill_s: float,
+    drafter: str | None = None,
+    rule: str | None = None,
+) -> RunStarted:
+    """The RunStarted of a speculative run (``drafter`` named) or a plain one."""
+    sampling = config.sampling
+    return RunStarted(
+        mode="speculative" if drafter is not None else "autoregressive",
+        target=info.target,
+        draft=info.draft if drafter is not None else None,
+        drafter=drafter,
+        gamma=config.gamma if drafter is not None else 0,
+        temperature=sampling.temperature,
+        top_k=sampling.top_k,
+        top_p=sampling.top_p,
+        seed=config.seed,
+        max_new_tokens=config.max_new_tokens,
+        device=info.device,
+        dtype=info.dtype,
+        prompt=info.prompt,
+        prompt_token_ids=tuple(prompt_ids),
+        prefill_time_s=prefill_s,
+        lossy=config.lossy if drafter is not None else False,
+        rule=rule,
+    )
+
+
+def _run_finished(
+    reason: FinishReason, codec: TextCodec, generated: list[int], iterations: int, busy_s: float
+) -> RunFinished:
+    return RunFinished(
+        reason=reason,
+        text=codec.decode(generated),
+        token_ids=tuple(generated),
+        iterations=iterations,
+        wall_time_s=busy_s,
+    )
+
+
 def speculative_decode(
     target: CausalLM,
     drafter: Drafter,
@@ -166,33 +224,10 @@ def speculative_decode(
     generator = torch.Generator(device=target.device).manual_seed(config.seed)
     finisher = _Finisher(config, codec, len(prompt_ids))
 
-    # 1. Prefill both models on the prompt; the target keeps all but the last token so that
-    #    every verify forward starts with the last committed token.
-    start = _clock(target, drafter)
-    target.reset()
-    if len(prompt_ids) > 1:
-        target.forward(torch.tensor(prompt_ids[:-1], device=target.device), keep=1)
-    drafter.prefill(prompt_ids)
-    prefill_s = _clock(target, drafter) - start
-    yield RunStarted(
-        mode="speculative",
-        target=info.target,
-        draft=info.draft,
-        drafter=drafter.name,
-        gamma=config.gamma,
-        temperature=sampling.temperature,
-        top_k=sampling.top_k,
-        top_p=sampling.top_p,
-        seed=config.seed,
-        max_new_tokens=config.max_new_tokens,
-        device=info.device,
-        dtype=info.dtype,
-        prompt=info.prompt,
-        prompt_token_ids=tuple(prompt_ids),
-        prefill_time_s=prefill_s,
-        lossy=config.lossy,
-        rule=config.verifier.describe() if hasattr(config.verifier, "describe") else None,
-    )
+    # 1. Prefill both models on the prompt.
+    prefill_s = _prefill(target, drafter, prompt_ids)
+    rule = config.verifier.describe() if hasattr(config.verifier, "describe") else None
+    yield _run_started(config, info, prompt_ids, prefill_s, drafter.name, rule)
 
     context = list(prompt_ids)
     generated: list[int] = []
@@ -301,13 +336,7 @@ def speculative_decode(
         yield iteration
         index += 1
 
-    yield RunFinished(
-        reason=reason,
-        text=codec.decode(generated),
-        token_ids=tuple(generated),
-        iterations=index,
-        wall_time_s=busy_s,
-    )
+    yield _run_finished(reason, codec, generated, index, busy_s)
 
 
 def autoregressive_decode(
@@ -323,28 +352,8 @@ def autoregressive_decode(
     generator = torch.Generator(device=target.device).manual_seed(config.seed)
     finisher = _Finisher(config, codec, len(prompt_ids))
 
-    start = _clock(target)
-    target.reset()
-    if len(prompt_ids) > 1:
-        target.forward(torch.tensor(prompt_ids[:-1], device=target.device), keep=1)
-    prefill_s = _clock(target) - start
-    yield RunStarted(
-        mode="autoregressive",
-        target=info.target,
-        draft=None,
-        drafter=None,
-        gamma=0,
-        temperature=sampling.temperature,
-        top_k=sampling.top_k,
-        top_p=sampling.top_p,
-        seed=config.seed,
-        max_new_tokens=config.max_new_tokens,
-        device=info.device,
-        dtype=info.dtype,
-        prompt=info.prompt,
-        prompt_token_ids=tuple(prompt_ids),
-        prefill_time_s=prefill_s,
-    )
+    prefill_s = _prefill(target, None, prompt_ids)
+    yield _run_started(config, info, prompt_ids, prefill_s)
 
     generated: list[int] = []
     text = _TextTracker(codec)
@@ -384,10 +393,4 @@ def autoregressive_decode(
         yield iteration
         index += 1
 
-    yield RunFinished(
-        reason=reason,
-        text=codec.decode(generated),
-        token_ids=tuple(generated),
-        iterations=index,
-        wall_time_s=busy_s,
-    )
+    yield _run_finished(reason, codec, generated, index, busy_s)

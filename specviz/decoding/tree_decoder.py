@@ -22,6 +22,9 @@ from specviz.decoding.decoder import (
     _check_prompt,
     _clock,
     _Finisher,
+    _prefill,
+    _run_finished,
+    _run_started,
     _softmax_top,
     _TextTracker,
     _top,
@@ -33,8 +36,6 @@ from specviz.decoding.events import (
     FinishReason,
     Iteration,
     NodeVerdict,
-    RunFinished,
-    RunStarted,
     TreeNode,
 )
 from specviz.decoding.sampling import to_probs
@@ -152,30 +153,9 @@ def tree_decode(
     generator = torch.Generator(device=target.device).manual_seed(config.seed)
     finisher = _Finisher(config, codec, len(prompt_ids))
 
-    start = _clock(target, drafter)
-    target.reset()
-    if len(prompt_ids) > 1:
-        target.forward(torch.tensor(prompt_ids[:-1], device=target.device), keep=1)
-    drafter.prefill(prompt_ids)
-    prefill_s = _clock(target, drafter) - start
-    yield RunStarted(
-        mode="speculative",
-        target=info.target,
-        draft=info.draft,
-        drafter=drafter.name,
-        gamma=config.gamma,
-        temperature=sampling.temperature,
-        top_k=sampling.top_k,
-        top_p=sampling.top_p,
-        seed=config.seed,
-        max_new_tokens=config.max_new_tokens,
-        device=info.device,
-        dtype=info.dtype,
-        prompt=info.prompt,
-        prompt_token_ids=tuple(prompt_ids),
-        prefill_time_s=prefill_s,
-        rule="rejection sampling" if verifier is verify_tree else None,
-    )
+    prefill_s = _prefill(target, drafter, prompt_ids)
+    rule = "rejection sampling" if verifier is verify_tree else None
+    yield _run_started(config, info, prompt_ids, prefill_s, drafter.name, rule)
 
     context = list(prompt_ids)
     generated: list[int] = []
@@ -245,10 +225,4 @@ def tree_decode(
         yield iteration
         index += 1
 
-    yield RunFinished(
-        reason=reason,
-        text=codec.decode(generated),
-        token_ids=tuple(generated),
-        iterations=index,
-        wall_time_s=busy_s,
-    )
+    yield _run_finished(reason, codec, generated, index, busy_s)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch
 
+from specviz.decoding.drafters.ngram import NgramDrafter
 from specviz.decoding.drafters.tree_build import TreeBuilder
 from specviz.decoding.tree import TokenTree
 
 
-class LookupTreeDrafter:
+class LookupTreeDrafter(NgramDrafter):
     """Prompt lookup as a tree, at no model cost.
 
     The chain's n-gram drafter copies what followed the *latest* occurrence of the tail; when the
@@ -25,35 +24,14 @@ class LookupTreeDrafter:
 
     name = "lookup-tree"
 
-    def __init__(self, max_ngram: int = 3, min_ngram: int = 1, device: torch.device | None = None) -> None:
-        if not 1 <= min_ngram <= max_ngram:
-            raise ValueError("need 1 <= min_ngram <= max_ngram")
-        self.max_ngram = max_ngram
-        self.min_ngram = min_ngram
-        self.device = device or torch.device("cpu")
-
-    def continuations(self, context: list[int], depth: int) -> Iterator[tuple[int, list[int]]]:
-        """``(match length, continuation)`` for every earlier occurrence of the tail, best first
-        (lazily: the caller stops once its tree is full)."""
-        for n in range(min(self.max_ngram, len(context) - 1), self.min_ngram - 1, -1):
-            tail = context[-n:]
-            for start in range(len(context) - n - 1, -1, -1):
-                if context[start : start + n] == tail:
-                    follow = context[start + n : start + n + depth]
-                    if follow:
-                        yield n, follow
-
     def build(self, builder: TreeBuilder, context: list[int], depth: int) -> int:
         """Add the lookup branches to ``builder``; returns the longest continuation placed."""
         longest = 0
-        for _, follow in self.continuations(context, depth):
+        for follow in self.continuations(context, depth):
             if builder.full:
                 break
             longest = max(longest, builder.path(follow, "lookup"))
         return longest
-
-    def prefill(self, context: list[int]) -> None:
-        pass
 
     def propose_tree(
         self, context: list[int], nodes: int, depth: int, generator: torch.Generator
@@ -64,7 +42,4 @@ class LookupTreeDrafter:
         return builder.tree(self.device)
 
     def tree_feedback(self, tree: TokenTree, path: list[int]) -> None:
-        pass
-
-    def synchronize(self) -> None:
         pass

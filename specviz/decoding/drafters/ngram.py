@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from specviz.decoding.drafters.base import Draft
@@ -24,16 +26,20 @@ class NgramDrafter:
         self.min_ngram = min_ngram
         self.device = device or torch.device("cpu")
 
-    def lookup(self, context: list[int], k: int) -> list[int]:
+    def continuations(self, context: list[int], k: int) -> Iterator[list[int]]:
+        """What followed each earlier occurrence of the context's tail (up to ``k`` tokens), best
+        first: longer matches first, then the latest occurrence first (recent text is the most
+        likely to be repeated next). Lazy: callers stop when they have enough."""
         for n in range(min(self.max_ngram, len(context) - 1), self.min_ngram - 1, -1):
             tail = context[-n:]
-            # Latest match first: recent text is the most likely to be repeated next.
             for start in range(len(context) - n - 1, -1, -1):
                 if context[start : start + n] == tail:
                     follow = context[start + n : start + n + k]
                     if follow:
-                        return follow
-        return []
+                        yield follow
+
+    def lookup(self, context: list[int], k: int) -> list[int]:
+        return next(self.continuations(context, k), [])
 
     def prefill(self, context: list[int]) -> None:
         pass
