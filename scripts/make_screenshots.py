@@ -21,6 +21,8 @@ from specviz.tui.app import SpecvizApp
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = ROOT / "screenshots" / "default-pair.jsonl"  # recorded from the real default pair
+# The default pair with the hybrid tree drafter (--drafter hybrid --gamma 12) on a code edit.
+TREE_TRACE = ROOT / "screenshots" / "tree-pair.jsonl"
 
 Prepare = Callable[[SpecvizApp, Pilot], Awaitable[None]]
 
@@ -33,6 +35,16 @@ async def _first_rejection(app: SpecvizApp, pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def _richest_tree(app: SpecvizApp, pilot: Pilot) -> None:
+    """Select the tree iteration with a refused node and the longest path: a tree worth inspecting."""
+    trees = [it for it in app.run_recording.iterations if it.tree]
+    refused = [it for it in trees if any(node.verdict == "rejected" for node in it.tree or ())]
+    if refused or trees:
+        best = max(refused or trees, key=lambda it: (it.n_accepted, len(it.tree or ())))
+        app.jump_to(best.index)
+    await pilot.pause()
+
+
 @dataclass(frozen=True)
 class View:
     name: str
@@ -41,6 +53,7 @@ class View:
     prepare: Prepare | None = None
     needs_race: bool = False
     title: str = field(default="specviz")
+    trace: Path | None = None  # None: the trace given on the command line
 
 
 VIEWS = (
@@ -51,6 +64,7 @@ VIEWS = (
     View("theory", (120, 36), keys=("3",)),
     View("race", (120, 30), keys=("x", "end"), needs_race=True),
     View("help", (100, 40), keys=("question_mark",)),
+    View("tree-inspector", (120, 40), prepare=_richest_tree, trace=TREE_TRACE),
 )
 
 
@@ -73,7 +87,7 @@ async def make(trace: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for view in VIEWS:
-        svg = await render(view, events)
+        svg = await render(view, list(read_trace(view.trace)) if view.trace else events)
         if svg is None:
             print(f"skipped {view.name}: the trace has no plain run to race against")
             continue

@@ -70,6 +70,6 @@ def test_hybrid_puts_lookup_first_and_merges_shared_prefixes() -> None:
     assert tree.tokens.tolist()[:n_lookup] == lookup.tokens.tolist()
     assert set(tree.sources[:n_lookup]) == {"lookup"} and "draft" in tree.sources[n_lookup:]
     model.prefill(context)
-    alone = model.propose_tree(context, 8, 1, torch.Generator())  # the text repeats: depth 1
+    alone = model.propose_tree(context, 8, 1, torch.Generator())  # its top candidates after the root
     assert _paths(alone) <= _paths(tree), "every model branch is in the hybrid tree (merged or added)"
     assert len(_paths(tree)) == len(tree), "no token path appears twice"

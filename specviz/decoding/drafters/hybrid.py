@@ -15,9 +15,13 @@ class HybridTreeDrafter:
 
     Code editing and summarisation repeat their input: there a lookup continuation of several
     tokens is likely right, and growing a deep model tree beside it costs draft forwards for little.
-    So when the lookup places a continuation of at least ``repeat_depth`` tokens, the draft model
-    only adds its top candidates after the root (depth 1, no forward beyond catching up); otherwise
-    it grows its full tree. Shared prefixes are merged (the lookup's node is kept).
+    So when the lookup places a continuation of at least ``repeat_depth`` tokens *and* lookup
+    branches have been paying lately (the accepted path started with one in a decayed majority of
+    recent iterations), the draft model only adds its top candidates after the root (depth 1, no
+    forward beyond catching up); otherwise it grows its full tree. A long lookup match alone is not
+    enough: a chat prompt always repeats its template tokens, which the answer seldom does (on the
+    default pair the first iteration of a code-edit prompt refused three template branches).
+    Shared prefixes are merged (the lookup's node is kept).
     """
 
     name = "hybrid"
@@ -26,8 +30,10 @@ class HybridTreeDrafter:
         self.model = model
         self.lookup = lookup
         self.repeat_depth = repeat_depth
+        self.lookup_paying = 0.0  # decayed share of recent paths that began with a lookup node
 
     def prefill(self, context: list[int]) -> None:
+        self.lookup_paying = 0.0
         self.model.prefill(context)
         self.lookup.prefill(context)
 
@@ -38,7 +44,7 @@ class HybridTreeDrafter:
         if nodes == 0 or depth == 0:
             return builder.tree(self.model.backend.device)
         longest = self.lookup.build(builder, context, depth)
-        model_depth = 1 if longest >= self.repeat_depth else depth
+        model_depth = 1 if longest >= self.repeat_depth and self.lookup_paying > 0.5 else depth
         room = max(1, nodes - len(builder))  # the model always gets a say after the root
         model_tree = self.model.propose_tree(context, room, model_depth, generator)
         builder.budget = len(builder) + room
@@ -60,7 +66,8 @@ class HybridTreeDrafter:
         return builder.tree(self.model.backend.device, draft_forwards=model_tree.draft_forwards)
 
     def tree_feedback(self, tree: TokenTree, path: list[int]) -> None:
-        pass
+        from_lookup = bool(path) and tree.sources[path[0]] == "lookup"
+        self.lookup_paying = 0.7 * self.lookup_paying + 0.3 * from_lookup
 
     def synchronize(self) -> None:
         self.model.synchronize()
