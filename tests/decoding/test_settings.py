@@ -30,7 +30,10 @@ from tests.support.fake_source import FakeSource
         ({"typical_epsilon": 0.0}, "--typical-epsilon must be in (0, 1), got 0.0"),
         ({"typical_delta": 0.0}, "--typical-delta must be > 0, got 0.0"),
         ({"ngram_max": 0}, "ngram_max must be >= 1, got 0"),
-        ({"drafter": "medusa"}, "--drafter must be one of model, ngram, got 'medusa'"),
+        (
+            {"drafter": "medusa"},
+            "--drafter must be one of model, ngram, tree, lookup-tree, hybrid, got 'medusa'",
+        ),
         ({"rule": "greedy"}, "--rule must be one of lossless, threshold, typical, got 'greedy'"),
         ({"cross_method": "bpe"}, "--cross-method must be one of auto, text, tli, got 'bpe'"),
         ({"mode": "plain"}, "mode must be one of speculative, autoregressive, got 'plain'"),
@@ -110,3 +113,19 @@ def test_the_settings_module_does_not_import_torch() -> None:
     """The UI edits RunSettings and never imports torch."""
     code = "import sys, specviz.decoding.settings; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_token_trees_take_a_node_budget_and_rejection_sampling_only() -> None:
+    tree = RunSettings(prompt="x", drafter="hybrid", gamma=12)
+    assert (
+        tree.tree
+        and tree.uses_draft_model
+        and not RunSettings(prompt="x", drafter="lookup-tree").uses_draft_model
+    )
+    assert RunSettings(prompt="x", drafter="tree", auto_gamma=True).tree  # automatic node budgets
+    with pytest.raises(ValueError, match="--drafter tree verifies with rejection sampling only: drop --rule"):
+        RunSettings(prompt="x", drafter="tree", rule="threshold")
+    # A plain run keeps its drafter setting (the UI toggles modes) without the tree checks.
+    assert (
+        RunSettings(prompt="x", drafter="tree", rule="threshold", mode="autoregressive").rule == "threshold"
+    )
