@@ -72,3 +72,26 @@ def test_the_ui_loader_keeps_the_target_when_only_the_draft_changes(tmp_path) ->
     # load_model names each checkpoint it loads: the target the first time only.
     assert stages[0].count(f"loading {target}") == 2 and stages[1].count(f"loading {target}") == 1
     assert f"loading {drafts[1]}" in stages[1]
+
+
+@pytest.mark.parametrize("drafter", ["tree", "hybrid", "lookup-tree"])
+def test_tree_drafters_through_the_session_equal_plain_greedy(tmp_path, drafter: str) -> None:
+    """The session's tree path end to end on tiny models: settings → drafter → tree_decode over
+    HFBackend's tree attention, with a fixed node budget and with the automatic one (which measures
+    T(k) into the session's cost table first)."""
+    from specviz.decoding.events import Iteration, RunFinished
+    from specviz.session import RunSettings
+
+    target = save_tiny_checkpoint(tmp_path / "target", seed=1)
+    session = Session(_options(target, save_tiny_checkpoint(tmp_path / "draft", seed=2)))
+    prompt = "the cat sat on the mat and the cat sat on the"
+    plain = [
+        e for e in session.plain(RunSettings(prompt=prompt, max_new_tokens=12)) if isinstance(e, RunFinished)
+    ]
+    for auto in (False, True):
+        settings = RunSettings(prompt=prompt, drafter=drafter, gamma=6, auto_gamma=auto, max_new_tokens=12)  # type: ignore[arg-type]
+        events = list(session.speculative(settings))
+        assert events[-1].token_ids == plain[0].token_ids  # type: ignore[union-attr]
+        iterations = [e for e in events if isinstance(e, Iteration)]
+        assert all(e.tree is not None and len(e.tree) <= 6 for e in iterations)
+        assert events[0].drafter == drafter  # type: ignore[union-attr]

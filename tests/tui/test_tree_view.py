@@ -174,10 +174,10 @@ async def test_a_long_tree_collapses_its_untested_subtrees_where_rows_are_few(
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
         assert inspector_lines(app, LOOKUP_REFUSED, collapse=True)[:6] == [
-            "tree: 13 nodes (12 deep) · path 0 accepted · 1 token from 1 target forward",
+            "tree: 12 nodes (11 deep) · path 0 accepted · 1 token from 1 target forward",
             "tree                       from    draft  target  verdict",
             '◉ after "…f(xs):\\n   "',
-            '├─✗ " total" +11 untested  lookup      –   0.003  ✗ rejected',
+            '├─✗ " total" +10 untested  lookup      –   0.003  ✗ rejected',
             '├─✗ " 0"                   model   0.159   0.006  ✗ rejected',
             '└─↻ " result"              target      –   0.924  ↻ resampled',
         ]
@@ -232,12 +232,12 @@ async def test_a_tree_trace_replays_with_trees_marked_and_stepped_in_two_phases(
         it = run.iterations[LOOKUP_REFUSED]
         assert stream.statuses_of(LOOKUP_REFUSED) == [(f"({len(it.tree)} nodes drafted)", "pending")]
         pending = shown_lines(app)
-        assert pending[0].startswith(f"⋔ {len(it.tree)} nodes drafted (12 deep)")
+        assert pending[0].startswith(f"⋔ {len(it.tree)} nodes drafted (11 deep)")
         assert not any(word in line for line in pending for word in ("accepted", "rejected", "untested"))
         assert sum("… pending" in line for line in pending) == len(it.tree)
         await pilot.press("right")
         verified = shown_lines(app)
-        assert verified[0].startswith(f"tree: {len(it.tree)} nodes (12 deep) · path 0 accepted")
+        assert verified[0].startswith(f"tree: {len(it.tree)} nodes (11 deep) · path 0 accepted")
         assert stream.statuses_of(LOOKUP_REFUSED) == [(" total", "rejected"), (" result", "resampled")]
 
 

@@ -40,14 +40,17 @@ class HybridTreeDrafter:
     def propose_tree(
         self, context: list[int], nodes: int, depth: int, generator: torch.Generator
     ) -> TokenTree:
-        builder = TreeBuilder(nodes)
+        # The lookup may fill all but one node: the draft model always gets a say (within budget).
+        builder = TreeBuilder(max(1, nodes - 1))
         if nodes == 0 or depth == 0:
             return builder.tree(self.model.backend.device)
         longest = self.lookup.build(builder, context, depth)
+        builder.budget = nodes
+        room = nodes - len(builder)
+        if room == 0:
+            return builder.tree(self.model.backend.device)
         model_depth = 1 if longest >= self.repeat_depth and self.lookup_paying > 0.5 else depth
-        room = max(1, nodes - len(builder))  # the model always gets a say after the root
         model_tree = self.model.propose_tree(context, room, model_depth, generator)
-        builder.budget = len(builder) + room
         node_of: dict[int, int] = {}
         tokens = model_tree.tokens.tolist()
         for i, token in enumerate(tokens):
