@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SPECULATIVE = ("specviz_model", "specviz_ngram")
-DRAFTER = {"specviz_model": "model", "specviz_ngram": "ngram"}
+from specviz.bench.methods import DRAFTER, SPECULATIVE
 
 
 @dataclass(frozen=True)
 class Recommendation:
     mode: str
     category: str
-    drafter: str  # "model", "ngram", or "none" (plain decoding was faster)
-    gamma: int | str | None
+    drafter: str  # a --drafter value (model, ngram, tree, lookup-tree, hybrid), or "none" (plain was faster)
+    gamma: int | str | None  # for a tree drafter: the node budget
     speedup: float  # measured, over plain decoding in the same run
     cost_model_gamma: int | None  # the draft model's best γ by the cost model, for its measured α
 

@@ -12,6 +12,7 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
+from specviz.bench.methods import SPECULATIVE, TREE_METHODS, USES_DRAFT_MODEL
 from specviz.bench.recommend import Recommendation, recommend
 from specviz.bench.runner import BenchPlan, Measurement
 from specviz.bench.targets import Target, check
@@ -26,7 +27,8 @@ def _geomean(values: list[float]) -> float:
 
 def sweep_summary(results: list[Measurement], costs: CostTable | None) -> dict[str, Any]:
     """summary[mode][category][method@gamma] -> figures; speedups are per-prompt ratios of median
-    tokens/s against plain decoding in the same run, then a geometric mean over prompts."""
+    tokens/s against plain decoding in the same run, then a geometric mean over prompts (and the
+    same against transformers' assisted generation, ``speedup_vs_hf_assisted``, where it ran)."""
     groups: dict[tuple[str, str, str, int | str], list[Measurement]] = defaultdict(list)
     for m in results:
         groups[(m.mode, m.category, m.method, m.gamma)].append(m)
@@ -46,26 +48,33 @@ def sweep_summary(results: list[Measurement], costs: CostTable | None) -> dict[s
         mode, category, method, gamma = item[0]
         return (mode, category, method, isinstance(gamma, str), str(gamma).zfill(4))
 
+    def ratio_to(ms: list[Measurement], base: list[Measurement], prompts: list[str]) -> float | None:
+        """Geometric mean over prompts of median tokens/s of ``ms`` over that of ``base``."""
+        ratios = []
+        for p in prompts:
+            a, b = median_tps(ms, p), median_tps(base, p)
+            if a and b:
+                ratios.append(a / b)
+        return _geomean(ratios) if ratios else None
+
     for (mode, category, method, gamma), ms in sorted(groups.items(), key=order):
         plain = groups.get((mode, category, "plain", 0), [])
         prompts = sorted({m.prompt for m in ms})
         tps = [t for p in prompts if (t := median_tps(ms, p)) is not None]
-        ratios = []
-        for p in prompts:
-            a, b = median_tps(ms, p), median_tps(plain, p)
-            if a and b:
-                ratios.append(a / b)
         entry: dict[str, Any] = {
             "method": method,
             "gamma": gamma,
             "prompts": len(prompts),
             "runs": len(ms),
             "tokens_per_s": statistics.mean(tps) if tps else 0.0,
-            "speedup": _geomean(ratios) if ratios else None,
+            "speedup": ratio_to(ms, plain, prompts),
         }
+        hf = groups.get((mode, category, "hf_assisted", 0), [])
+        if hf and method.startswith("specviz_"):
+            entry["speedup_vs_hf_assisted"] = ratio_to(ms, hf, prompts)
         pooled = RunStats.pooled(m.stats for m in ms)
         iterations = pooled.iterations
-        if method.startswith("specviz_") and iterations:
+        if method in SPECULATIVE and iterations:
             entry["acceptance_rate"] = pooled.acceptance_rate
             entry["alpha_estimate"] = pooled.alpha_estimate
             entry["mean_accepted_length"] = pooled.mean_accepted_length
@@ -74,10 +83,21 @@ def sweep_summary(results: list[Measurement], costs: CostTable | None) -> dict[s
             entry["draft_ms_per_iteration"] = 1000 * pooled.draft_time_s / iterations
             entry["verify_ms_per_iteration"] = 1000 * pooled.verify_time_s / iterations
             entry["wall_ms_per_iteration"] = 1000 * sum(m.time_s for m in ms) / iterations
+            # A tree's target scores every node; its draft built them in fewer forwards than nodes.
+            scored = forwards = None
+            if method in TREE_METHODS:
+                scored = sum(m.nodes or 0 for m in ms) / iterations
+                forwards = sum(m.draft_forwards or 0 for m in ms) / iterations
+                entry["nodes_per_iteration"] = scored
+                entry["draft_forwards_per_iteration"] = forwards
             if costs is not None:
-                uses_draft = method == "specviz_model"
+                uses_draft = method in USES_DRAFT_MODEL
                 entry["predicted_steady_speedup"] = predicted_speedup(
-                    costs, pooled.drafted / iterations, pooled.committed / iterations, uses_draft=uses_draft
+                    costs,
+                    pooled.drafted / iterations if scored is None else scored,
+                    pooled.committed / iterations,
+                    uses_draft=uses_draft,
+                    draft_forwards_per_iteration=forwards,
                 )
                 entry["predicted_speedup"] = _predicted_with_prefill(costs, ms, plain, uses_draft)
                 if method == "specviz_model" and entry["alpha_estimate"]:
@@ -107,17 +127,28 @@ def _predicted_with_prefill(
     costs: CostTable, runs: list[Measurement], plain: list[Measurement], uses_draft: bool
 ) -> float | None:
     """The cost model's speedup for these runs: per prompt, predicted tokens/s of the runs over
-    predicted tokens/s of plain decoding (each with its measured prefill), geometric mean."""
+    predicted tokens/s of plain decoding (each with its measured prefill), geometric mean. A tree
+    run is priced by the nodes its target scored and the draft forwards that built them."""
 
     def tps(ms: list[Measurement], drafting: bool) -> float | None:
         seconds = tokens = 0.0
         for m in ms:
             if m.prefill_s is None:
                 return None
-            iterations = (m.iterations or 0) if drafting else m.new_tokens
-            seconds += predicted_run_s(
-                costs, m.new_tokens, iterations, m.drafted or 0 if drafting else 0, uses_draft, m.prefill_s
-            )
+            if not drafting:  # plain decoding: one T(1) step per token
+                seconds += predicted_run_s(costs, m.new_tokens, m.new_tokens, 0, False, m.prefill_s)
+            else:  # a tree: all its nodes scored, built in fewer draft forwards than nodes
+                tree = m.nodes is not None
+                seconds += predicted_run_s(
+                    costs,
+                    m.new_tokens,
+                    m.iterations or 0,
+                    (m.nodes if tree else m.drafted) or 0,
+                    uses_draft,
+                    m.prefill_s,
+                    draft_forwards=m.draft_forwards if tree else None,
+                    verify_rows=m.verify_rows,
+                )
             tokens += m.new_tokens
         return tokens / seconds if seconds > 0 else None
 
@@ -191,6 +222,9 @@ METHOD_LABELS = {
     "plain_reference": "plain ref",
     "specviz_model": "draft",
     "specviz_ngram": "lookup",
+    "specviz_tree": "tree",
+    "specviz_lookup_tree": "lookup tree",
+    "specviz_hybrid": "hybrid",
     "hf_assisted": "hf assist",
     "hf_prompt_lookup": "hf lookup",
 }
@@ -207,18 +241,29 @@ CATEGORY_LABELS = {
 def tables(best: dict[str, Any]) -> list[Table]:
     out = []
     for mode, cats in best.items():
+        entries_all = [e for entries in cats.values() for e in entries.values()]
+        # Columns a run has no figures for (no reference dtype, no transformers run) are left out,
+        # so the table stays within 80 columns.
+        with_fast = any(e.get("speedup_vs_fastest_plain") is not None for e in entries_all)
+        with_hf = any(e.get("speedup_vs_hf_assisted") is not None for e in entries_all)
         table = Table(
             title=f"specviz bench — {mode}",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
-            padding=(0, 1, 0, 1),
+            show_edge=False,  # with the padding: 11 columns fit in 80
+            padding=(0, 0, 0, 1),
             collapse_padding=True,
-            caption="×plain: speedup over plain decoding in the same run; ×fast: over the faster of "
-            "plain and plain ref (another dtype); pred: cost-model prediction; acc: acceptance rate; "
-            "len: tokens per iteration; same: greedy output = plain's (same dtype). draft/lookup "
+            caption="γ: drafted tokens, or a tree's node budget; ×plain: speedup over plain decoding in "
+            "the same run; ×fast: over the faster of plain and plain ref (another dtype); ×hf: over "
+            "transformers' assisted generation; pred: cost-model prediction; acc: acceptance rate; "
+            "len: tokens per iteration; same: greedy output = plain's (same dtype). draft/lookup/tree "
             "= specviz, hf = transformers. The JSON has α estimates and every raw timing.",
         )
-        for col in ("category", "method", "γ", "tok/s", "×plain", "×fast", "pred", "acc", "len", "same"):
+        columns = ["category", "method", "γ", "tok/s", "×plain"]
+        columns += ["×fast"] if with_fast else []
+        columns += ["×hf"] if with_hf else []
+        columns += ["pred", "acc", "len", "same"]
+        for col in columns:
             left = col in ("category", "method")
             table.add_column(
                 col, justify="left" if left else "right", no_wrap=True, min_width=max(4, len(col))
@@ -226,18 +271,22 @@ def tables(best: dict[str, Any]) -> list[Table]:
         for category, entries in cats.items():
             for method, e in sorted(entries.items()):
                 ident = e.get("identical")
-                table.add_row(
+                row = [
                     CATEGORY_LABELS.get(category, category),
                     METHOD_LABELS.get(method, method),
                     str(e["gamma"] or "–"),
                     _fmt(e["tokens_per_s"], ".1f"),
                     _fmt(e["speedup"], ".2f"),
-                    _fmt(e.get("speedup_vs_fastest_plain"), ".2f"),
+                ]
+                row += [_fmt(e.get("speedup_vs_fastest_plain"), ".2f")] if with_fast else []
+                row += [_fmt(e.get("speedup_vs_hf_assisted"), ".2f")] if with_hf else []
+                row += [
                     _fmt(e.get("predicted_speedup"), ".2f"),
                     _fmt(e.get("acceptance_rate"), ".2f"),
                     _fmt(e.get("mean_accepted_length"), ".1f"),
                     "–" if ident is None else ("yes" if ident else "NO"),
-                )
+                ]
+                table.add_row(*row)
             table.add_section()
         out.append(table)
     return out
@@ -250,9 +299,11 @@ def targets_table(targets: list[Target]) -> Table:
         title="targets (greedy, best γ per method)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
-        caption="against the faster plain run where a reference dtype was measured; would reach it: "
-        "the draft step (ms) at the measured acceptance, or the tokens per iteration at the "
-        "measured costs, that meet the target",
+        caption="against the faster plain run where a reference dtype was measured; tree rows: "
+        "tokens/s ratios in the same run (×hf, ×its chain), and for predictions got = "
+        "|predicted / measured − 1|, met when at most need; would reach it: the draft step (ms) at "
+        "the measured acceptance, or the tokens per iteration at the measured costs, that meet the "
+        "target",
     )
     for col in ("target", "category", "need", "got", "met", "would reach it"):
         table.add_column(
@@ -322,7 +373,7 @@ def charts(summary: dict[str, Any], width: int = 100) -> str:
                 plt.plot(span, [level, level], label=f"{method} auto γ")
         plt.hline(1.0)
         plt.title(f"{mode}: measured speedup vs γ (geomean over categories)")
-        plt.xlabel("γ")
+        plt.xlabel("γ (trees: nodes per iteration)")
         texts.append(plt.build())
         if pairs:
             plt.clf()
@@ -353,6 +404,7 @@ def to_json(
             "seed": plan.seed,
             "draft_confidence": plan.draft_confidence,
             "reference_dtype": plan.reference_dtype,
+            "cost_ks": plan.cost_ks,
             "interrupted": plan.interrupted,
             "error": plan.error,
         },

@@ -3,6 +3,8 @@ raw timings. Methods:
 
 - ``plain``: specviz autoregressive decoding (the baseline every speedup is relative to);
 - ``specviz_model`` / ``specviz_ngram``: specviz speculative decoding with the draft model / prompt lookup;
+- ``specviz_tree`` / ``specviz_lookup_tree`` / ``specviz_hybrid``: token trees (their γ is the node
+  budget per iteration) from the draft model, from prompt lookup, and from both;
 - ``hf_assisted`` / ``hf_prompt_lookup``: transformers' own ``generate(assistant_model=...)`` and
   ``generate(prompt_lookup_num_tokens=...)``, the peers a user would try first.
 
@@ -13,15 +15,18 @@ tokenisation excluded), with device synchronisation, after one warm-up generatio
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
+from specviz.bench.methods import DRAFTER, TREE_METHODS, USES_DRAFT_MODEL
 from specviz.bench.prompts import BenchPrompt
+from specviz.decoding.events import Iteration, RunStarted
 from specviz.decoding.settings import RunSettings, gamma_fields
-from specviz.decoding.stats import RunStats
+from specviz.decoding.stats import RunStats, verified_rows
 from specviz.session import Session
 
 SAMPLE_TEMPERATURE = 0.7
@@ -46,6 +51,14 @@ class Measurement:
     draft_s: float | None = None  # summed over iterations, as the decoder timed them
     prefill_s: float | None = None  # the prompt's prefill (target, and draft for a draft model)
     verify_s: float | None = None
+    # Token trees: nodes the target scored (summed over iterations; RunStats' ``drafted`` counts
+    # only the accepted path and its first refused child), and draft-model forwards spent after
+    # the prefill (counted at the draft backend, see CountingLM).
+    nodes: int | None = None
+    draft_forwards: int | None = None
+    # Speculative runs: {rows the target scored in one verify: iterations}, so the cost model
+    # prices each iteration at its own T(k) (see theory.predicted_run_s).
+    verify_rows: dict[int, int] | None = None
 
     @property
     def tokens_per_s(self) -> float:
@@ -85,6 +98,7 @@ class BenchPlan:
     adaptive: bool = False
     chat_template: bool = True  # False for a target without one: chat prompts are then sent raw
     reference_dtype: str | None = None  # plain_reference: the target in this dtype
+    cost_ks: list[int] | None = None  # the k whose T(k) was timed (the rest interpolated)
     interrupted: bool = field(default=False)
     error: str | None = None
 
@@ -95,7 +109,7 @@ def _settings(
     gamma_cap, auto_gamma = gamma_fields(gamma)
     return RunSettings(
         prompt=prompt.text,
-        drafter="ngram" if method == "specviz_ngram" else "model",
+        drafter=DRAFTER.get(method, "model"),  # type: ignore[arg-type]
         gamma=gamma_cap,
         auto_gamma=auto_gamma,
         temperature=0.0 if mode == "greedy" else SAMPLE_TEMPERATURE,
@@ -107,18 +121,62 @@ def _settings(
     )
 
 
+class CountingLM:
+    """A draft backend that counts its forwards, for the cost model's price of a token tree.
+
+    A tree's draft forwards are not one per node (one per depth over all of its expanded nodes,
+    plus the catch-up), and the events do not record them; counting at the backend is exact
+    whatever the drafter does. Everything but the two forwards is the wrapped backend's.
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.forwards = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        self.forwards += 1
+        return self.backend.forward(*args, **kwargs)
+
+    def forward_tree(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        self.forwards += 1
+        return self.backend.forward_tree(*args, **kwargs)
+
+
 def _run_specviz(
     session: Session, method: str, settings: RunSettings, prompt_ids: list[int], reference: Any = None
 ) -> dict[str, Any]:
+    counter: CountingLM | None = None
     session.target_backend.synchronize()
     start = time.perf_counter()
     if method == "plain_reference":
         events = session.plain(settings, prompt_ids, backend=reference)
     elif method == "plain":
         events = session.plain(settings, prompt_ids)
+    elif method in TREE_METHODS and method in USES_DRAFT_MODEL and session.draft_backend is not None:
+        # The tree drafter is built inside speculative(): hand it a counting draft backend.
+        draft_backend, counter = session.draft_backend, CountingLM(session.draft_backend)
+        session.draft_backend = counter  # type: ignore[assignment]
+        try:
+            events = session.speculative(settings, prompt_ids)
+        finally:
+            session.draft_backend = draft_backend
     else:
         events = session.speculative(settings, prompt_ids)
-    stats = RunStats.of(events)
+    stats = RunStats()
+    nodes = 0
+    prefill_forwards = 0
+    rows: Counter[int] = Counter()
+    for event in events:
+        stats.observe(event)
+        if isinstance(event, RunStarted) and counter is not None:
+            prefill_forwards = counter.forwards  # the prompt's prefill is timed apart (prefill_s)
+        elif isinstance(event, Iteration):
+            rows[verified_rows(event)] += 1
+            if event.tree is not None:
+                nodes += len(event.tree)
     session.target_backend.synchronize()
     elapsed = time.perf_counter() - start
     prefill_s = stats.started.prefill_time_s if stats.started is not None else 0.0
@@ -133,8 +191,12 @@ def _run_specviz(
             "verified": stats.verified,
             "draft_s": stats.draft_time_s,
             "verify_s": stats.verify_time_s,
+            "verify_rows": dict(sorted(rows.items())),
         }
     )
+    if method in TREE_METHODS:
+        forwards = counter.forwards - prefill_forwards if counter is not None else 0
+        extra.update(nodes=nodes, draft_forwards=forwards)
     token_ids = list(stats.finished.token_ids) if stats.finished is not None else []
     return {"time_s": elapsed, "token_ids": token_ids, "iterations": stats.iterations, **extra}
 

@@ -10,13 +10,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from specviz.bench.methods import (
+    DEFAULT_TREE_NODES,
+    METHODS,
+    NEEDS_DRAFT,
+    TREE_METHODS,
+    TREE_NODE_SWEEP,
+    USES_DRAFT_MODEL,
+)
 from specviz.bench.prompts import SUITE, load_prompts
 from specviz.commands.output_files import check_writable, write_json_atomically
 from specviz.decoding.settings import GammaChoice, parse_gamma
 
 # Heavy modules (torch, transformers) are imported inside the command: `specviz --help` stays fast.
-METHODS = ("plain", "specviz_model", "specviz_ngram", "hf_assisted", "hf_prompt_lookup")
 MODES = ("greedy", "sample")
+# T(k) for the cost model: every k up to the chains' longest draft + 1, then (token trees score up
+# to 64 rows) these k and each node budget + 1, the rest interpolated.
+TREE_COST_KS = (12, 16, 24, 32, 48, 64)
 
 
 def add_parser(sub: Any, model_args: Any) -> None:
@@ -35,12 +45,23 @@ def add_parser(sub: Any, model_args: Any) -> None:
     p.add_argument(
         "--categories", default=None, help="comma-separated (default: every category of the prompts)"
     )
-    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help="comma-separated, from: " + ", ".join(METHODS) + " (default: all; plain always runs)",
+    )
     p.add_argument("--modes", default=None, help="greedy,sample (default: both; --quick: greedy)")
     p.add_argument(
         "--gammas-model", default=None, help="γ sweep for the draft model, e.g. 4,8,auto (auto = automatic γ)"
     )
     p.add_argument("--gammas-ngram", default=None, help="γ sweep for prompt lookup, e.g. 4,8,12,auto")
+    p.add_argument(
+        "--nodes",
+        default=None,
+        help=f"node budgets per iteration for the token-tree methods (tree, lookup tree, hybrid), e.g. "
+        f"8,16,32 (default: {DEFAULT_TREE_NODES} with --quick, else "
+        f"{','.join(map(str, TREE_NODE_SWEEP))})",
+    )
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument(
@@ -81,6 +102,20 @@ def _gammas(text: str, flag: str) -> list[GammaChoice]:
     return out
 
 
+def _node_budgets(text: str) -> list[int]:
+    """A node-budget sweep such as ``8,16,32``: whole numbers >= 1 (trees have no automatic γ)."""
+    out: list[int] = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        if not item.isdigit() or int(item) < 1:
+            raise ValueError(f"--nodes: node budgets are whole numbers >= 1, e.g. 8,16,32, not {item!r}")
+        out.append(int(item))
+    if not out:
+        raise ValueError("--nodes: give at least one node budget, e.g. 8,16,32")
+    return out
+
+
 def _positive(value: int | None, flag: str) -> int | None:
     if value is not None and value < 1:
         raise ValueError(f"{flag} must be >= 1, got {value}")
@@ -118,6 +153,8 @@ def make_plan(args: Any) -> Any:
     default_gammas: list[GammaChoice] = ["auto"] if args.quick else [4, 8, 12, "auto"]
     gm = _gammas(args.gammas_model, "--gammas-model") if args.gammas_model is not None else default_gammas
     gn = _gammas(args.gammas_ngram, "--gammas-ngram") if args.gammas_ngram is not None else default_gammas
+    default_nodes = [DEFAULT_TREE_NODES] if args.quick else list(TREE_NODE_SWEEP)
+    nodes: list[int | str] = list(_node_budgets(args.nodes) if args.nodes is not None else default_nodes)
     repeats = _positive(args.repeats, "--repeats")
     max_new_tokens = _positive(args.max_new_tokens, "--max-new-tokens")
     if not 0 <= args.draft_confidence <= 1:
@@ -127,13 +164,31 @@ def make_plan(args: Any) -> Any:
         prompts=prompts,
         methods=methods,
         modes=modes,
-        gammas={"specviz_model": gm, "specviz_ngram": gn, "hf_assisted": [0], "hf_prompt_lookup": [10]},
+        gammas={
+            "specviz_model": gm,
+            "specviz_ngram": gn,
+            **{method: nodes for method in TREE_METHODS},
+            "hf_assisted": [0],
+            "hf_prompt_lookup": [10],
+        },
         repeats=repeats or (1 if args.quick else 3),
         max_new_tokens=max_new_tokens or (48 if args.quick else 128),
         seed=args.seed,
         draft_confidence=args.draft_confidence or None,
         adaptive=args.adaptive,
     )
+
+
+def cost_ks(plan: Any, chain_max_k: int) -> list[int]:
+    """The k at which the bench times T(k): every k to ``chain_max_k``; with token trees also
+    TREE_COST_KS and each node budget + 1 (the rows a full tree's forward scores)."""
+    ks = set(range(1, chain_max_k + 1))
+    budgets = [
+        g for m in TREE_METHODS if m in plan.methods for g in plan.gammas.get(m, []) if isinstance(g, int)
+    ]
+    if budgets:
+        ks |= set(TREE_COST_KS) | {b + 1 for b in budgets}
+    return sorted(ks)
 
 
 def main(args: Any) -> int:
@@ -157,7 +212,7 @@ def main(args: Any) -> int:
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
-    needs_draft = any(m in plan.methods for m in ("specviz_model", "hf_assisted"))
+    needs_draft = any(m in plan.methods for m in NEEDS_DRAFT)
     options = options_from_args(args, with_draft=needs_draft)
     from specviz.models import ModelError
 
@@ -170,6 +225,15 @@ def main(args: Any) -> int:
         # transformers' assisted generation needs both tokenizers for such a pair; compare like with like.
         plan.methods.remove("hf_assisted")
         console.print("[yellow]draft and target tokenizers differ: skipping hf_assisted[/yellow]")
+    if not session.same_vocab:
+        # A tree's draft-model nodes are target token ids: only a draft with the target's tokenizer.
+        skipped = [m for m in plan.methods if m in TREE_METHODS and m in USES_DRAFT_MODEL]
+        for method in skipped:
+            plan.methods.remove(method)
+        if skipped:
+            console.print(
+                f"[yellow]draft and target tokenizers differ: skipping {', '.join(skipped)}[/yellow]"
+            )
     reference = None
     if args.reference_dtype:
         from specviz.decoding.backends import HFBackend
@@ -190,16 +254,19 @@ def main(args: Any) -> int:
     results: list[Measurement] = []
     costs = None
     try:
-        with console.status("measuring T(k) for the target and the draft step…"):
+        ks = cost_ks(plan, 9 if args.quick else 16)
+        with console.status(f"measuring T(k) for k up to {ks[-1]} and the draft step…"):
             costs = measure_costs(
                 session.target_backend,
                 session.draft_backend,
-                max_k=9 if args.quick else 16,
+                max_k=ks[-1],
                 repeats=2 if args.quick else 3,
+                ks=ks,
             )
+        plan.cost_ks = ks
         console.print(
             "T(k) ms: "
-            + " ".join(f"{k + 1}:{t * 1000:.0f}" for k, t in enumerate(costs.verify_s))
+            + " ".join(f"{k}:{costs.verify_s[k - 1] * 1000:.0f}" for k in ks)
             + f"   draft step: {costs.draft_step_s * 1000:.0f} ms"
         )
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

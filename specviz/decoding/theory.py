@@ -168,30 +168,58 @@ class CostTable:
 
 
 def predicted_speedup(
-    costs: CostTable, drafted_per_iteration: float, tokens_per_iteration: float, uses_draft: bool
+    costs: CostTable,
+    drafted_per_iteration: float,
+    tokens_per_iteration: float,
+    uses_draft: bool,
+    draft_forwards_per_iteration: float | None = None,
 ) -> float:
     """Speedup over plain decoding predicted from measured acceptance and measured costs.
 
-    An iteration costs one draft step per drafted token plus the target scoring the drafted tokens
+    An iteration costs one draft step per draft forward plus the target scoring the drafted tokens
     and the last committed one, T(d + 1); it commits ``tokens_per_iteration`` tokens, where plain
     decoding pays T(1) per token. (Leviathan et al. assume T(d + 1) = T(1); measured here it is not.)
     A lookup drafter (``uses_draft=False``) drafts for free.
+
+    A chain spends one draft forward per drafted token (the default). A token tree of d nodes is
+    built in fewer: one forward per depth over all of that depth's expanded nodes, so pass its
+    ``draft_forwards_per_iteration``; the target still scores all d nodes, T(d + 1).
     """
     table = costs if uses_draft else costs.without_draft_cost()
-    iteration_s = table.draft_step_s * drafted_per_iteration + table.verify_time(drafted_per_iteration + 1)
+    forwards = drafted_per_iteration if draft_forwards_per_iteration is None else draft_forwards_per_iteration
+    iteration_s = table.draft_step_s * forwards + table.verify_time(drafted_per_iteration + 1)
     return tokens_per_iteration * table.target_step_s / iteration_s
 
 
 def predicted_run_s(
-    costs: CostTable, new_tokens: int, iterations: int, drafted: int, uses_draft: bool, prefill_s: float
+    costs: CostTable,
+    new_tokens: int,
+    iterations: int,
+    drafted: int,
+    uses_draft: bool,
+    prefill_s: float,
+    draft_forwards: int | None = None,
+    verify_rows: Mapping[int, int] | None = None,
 ) -> float:
     """Seconds a whole run should take by the cost model: its prefill, then per iteration the draft
-    steps and the target scoring the drafts plus one token, T(drafted + 1).
+    forwards and the target scoring the drafts plus one token, T(drafted + 1).
 
     The prefill matters: a 48-token run of a 250-token prompt spends seconds on it, the same for
-    every method, which caps the speedup well below the steady-state figure above.
+    every method, which caps the speedup well below the steady-state figure above. For a token
+    tree, ``drafted`` counts the nodes the target scored and ``draft_forwards`` the draft forwards
+    that built them (default: one per drafted token, a chain), as in :func:`predicted_speedup`.
+
+    ``verify_rows`` ({rows scored: iterations}), when the run recorded it, prices each iteration
+    at its own T(k) instead of every iteration at T(mean + 1). T(k) is concave on a CPU (measured
+    here T(1) 0.54 s, T(2) 0.73 s, T(9) 1.01 s): a run that mixes plain steps with 16-node
+    lookup trees costs less than its mean suggests, and the mean underestimated such runs' speedup.
     """
     if iterations <= 0:
         return prefill_s
     table = costs if uses_draft else costs.without_draft_cost()
-    return prefill_s + table.draft_step_s * drafted + iterations * table.verify_time(drafted / iterations + 1)
+    forwards = drafted if draft_forwards is None else draft_forwards
+    if verify_rows is not None:
+        verify_s = sum(count * table.verify_time(rows) for rows, count in verify_rows.items())
+    else:
+        verify_s = iterations * table.verify_time(drafted / iterations + 1)
+    return prefill_s + table.draft_step_s * forwards + verify_s

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from specviz.bench.methods import DEFAULT_TREE_NODES
 from specviz.bench.report import best_per_method, sweep_summary
 from specviz.bench.runner import Measurement
 from specviz.cli import main
@@ -102,6 +103,9 @@ def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:
             "plain_reference",
             "specviz_model",
             "specviz_ngram",
+            "specviz_tree",
+            "specviz_lookup_tree",
+            "specviz_hybrid",
             "hf_assisted",
             "hf_prompt_lookup",
         }
@@ -113,12 +117,20 @@ def test_bench_command_on_tiny_models(tmp_path, monkeypatch) -> None:
             if method.startswith("specviz_"):
                 assert entry["identical"] is True
                 assert entry["predicted_speedup"] > 0
-    assert len(data["costs"]["verify_s"]) == 9
+    assert len(data["costs"]["verify_s"]) == 64  # token trees score up to 64 rows
     assert {"torch", "transformers", "torch_threads", "device"} <= set(data["environment"])
-    assert len(data["measurements"]) == 2 * 6
+    assert len(data["measurements"]) == 2 * 9
     assert data["plan"]["reference_dtype"] == "bfloat16"
-    # --quick runs the speculative methods with automatic γ, whose cost table is now cached.
-    assert {m["gamma"] for m in data["measurements"] if m["method"].startswith("specviz_")} == {"auto"}
+    # --quick runs the chains with automatic γ, whose cost table is now cached, and the trees
+    # with the default node budget.
+    gammas = {m["method"]: m["gamma"] for m in data["measurements"] if m["method"].startswith("specviz_")}
+    assert gammas == {
+        "specviz_model": "auto",
+        "specviz_ngram": "auto",
+        "specviz_tree": DEFAULT_TREE_NODES,
+        "specviz_lookup_tree": DEFAULT_TREE_NODES,
+        "specviz_hybrid": DEFAULT_TREE_NODES,
+    }
     assert "specviz_model@auto" in data["sweep"]["greedy"]["translation"]
     assert len(list((tmp_path / "costs").glob("*.json"))) == 1
 

@@ -109,7 +109,9 @@ def tree_events(*, temperature: float = 0.0, nodes: int = 12, max_new_tokens: in
         target = _rename_lm(seed=5, margin=5.0, noise=1.0)
         draft = _rename_lm(seed=8, margin=3.0, noise=1.2)
         drafter = HybridTreeDrafter(
-            ModelTreeDrafter(draft, sampling, len(TREE_WORDS), width=3, expand=3, max_depth=4),
+            ModelTreeDrafter(
+                draft, sampling, len(TREE_WORDS), width=3, expand=3, max_depth=4, min_path_prob=0.02
+            ),
             LookupTreeDrafter(max_ngram=3, min_ngram=2),
         )
         config = DecodeConfig(max_new_tokens=max_new_tokens, gamma=nodes, sampling=sampling, seed=3)
