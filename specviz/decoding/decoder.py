@@ -153,6 +153,16 @@ def _check_prompt(prompt_ids: list[int], config: DecodeConfig) -> None:
         )
 
 
+def _begin(
+    target: CausalLM, prompt_ids: list[int], config: DecodeConfig, codec: TextCodec
+) -> tuple[torch.Generator, _Finisher]:
+    """Check the prompt; the run's one generator (seeded, on the target's device) and its finisher."""
+    _check_prompt(prompt_ids, config)
+    return torch.Generator(device=target.device).manual_seed(config.seed), _Finisher(
+        config, codec, len(prompt_ids)
+    )
+
+
 def _prefill(target: CausalLM, drafter: Drafter | None, prompt_ids: list[int]) -> float:
     """Prefill the models on the prompt; returns the seconds it took.
 
@@ -219,10 +229,8 @@ def speculative_decode(
     codec: TextCodec,
     info: RunInfo = RunInfo(),
 ) -> Iterator[Event]:
-    _check_prompt(prompt_ids, config)
     sampling = config.sampling
-    generator = torch.Generator(device=target.device).manual_seed(config.seed)
-    finisher = _Finisher(config, codec, len(prompt_ids))
+    generator, finisher = _begin(target, prompt_ids, config, codec)
 
     # 1. Prefill both models on the prompt.
     prefill_s = _prefill(target, drafter, prompt_ids)
@@ -347,10 +355,8 @@ def autoregressive_decode(
     info: RunInfo = RunInfo(),
 ) -> Iterator[Event]:
     """Plain decoding: one target forward and one sample per token, same events and sampling."""
-    _check_prompt(prompt_ids, config)
     sampling = config.sampling
-    generator = torch.Generator(device=target.device).manual_seed(config.seed)
-    finisher = _Finisher(config, codec, len(prompt_ids))
+    generator, finisher = _begin(target, prompt_ids, config, codec)
 
     prefill_s = _prefill(target, None, prompt_ids)
     yield _run_started(config, info, prompt_ids, prefill_s)

@@ -19,9 +19,8 @@ from specviz.decoding.decoder import (
     DecodeConfig,
     RunInfo,
     TextCodec,
-    _check_prompt,
+    _begin,
     _clock,
-    _Finisher,
     _prefill,
     _run_finished,
     _run_started,
@@ -146,12 +145,10 @@ def tree_decode(
     """Speculative decoding with token trees; ``config.gamma`` is the node budget per iteration.
 
     ``verifier`` exists for the tests' deliberately broken variants; there is one lossless rule."""
-    _check_prompt(prompt_ids, config)
     if config.lossy:
         raise ValueError("token trees verify with rejection sampling only (no lossy rules)")
     sampling = config.sampling
-    generator = torch.Generator(device=target.device).manual_seed(config.seed)
-    finisher = _Finisher(config, codec, len(prompt_ids))
+    generator, finisher = _begin(target, prompt_ids, config, codec)
 
     prefill_s = _prefill(target, drafter, prompt_ids)
     rule = "rejection sampling" if verifier is verify_tree else None
