@@ -5,6 +5,8 @@ Torch-free, so the command line can check a user's ``--methods`` before any mode
 
 from __future__ import annotations
 
+from specviz.decoding.settings import GammaChoice
+
 METHODS = (
     "plain",
     "specviz_model",
@@ -24,7 +26,7 @@ DRAFTER = {
     "specviz_hybrid": "hybrid",
 }
 SPECULATIVE = tuple(DRAFTER)
-# Token-tree methods: their γ is the node budget per iteration (a fixed number: no automatic γ).
+# Token-tree methods: their γ is the node budget per iteration (or "auto": chosen each iteration).
 TREE_METHODS = ("specviz_tree", "specviz_lookup_tree", "specviz_hybrid")
 # The chain each tree extends (issue 12: a tree must never be slower than it). The hybrid's model
 # branches are the draft model's, so its chain is the draft model's too.
@@ -42,4 +44,4 @@ NEEDS_DRAFT = (*USES_DRAFT_MODEL, "hf_assisted")
 # tuned on the shipped suite, greedy, default pair, 2-core CPU (docs/benchmarks.md, "Token trees").
 DEFAULT_TREE_NODES = 16
 # The full bench's node-budget sweep.
-TREE_NODE_SWEEP = (8, 16, 32)
+TREE_NODE_SWEEP: tuple[GammaChoice, ...] = (8, 16, 32, "auto")

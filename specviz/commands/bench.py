@@ -20,7 +20,7 @@ from specviz.bench.methods import (
 )
 from specviz.bench.prompts import SUITE, load_prompts
 from specviz.commands.output_files import check_writable, write_json_atomically
-from specviz.decoding.settings import GammaChoice, parse_gamma
+from specviz.decoding.settings import GammaChoice, gamma_fields, parse_gamma
 
 # Heavy modules (torch, transformers) are imported inside the command: `specviz --help` stays fast.
 MODES = ("greedy", "sample")
@@ -59,7 +59,7 @@ def add_parser(sub: Any, model_args: Any) -> None:
         "--nodes",
         default=None,
         help=f"node budgets per iteration for the token-tree methods (tree, lookup tree, hybrid), e.g. "
-        f"8,16,32 (default: {DEFAULT_TREE_NODES} with --quick, else "
+        f"8,16,auto (auto = automatic budget; default: {DEFAULT_TREE_NODES} with --quick, else "
         f"{','.join(map(str, TREE_NODE_SWEEP))})",
     )
     p.add_argument("--repeats", type=int, default=None)
@@ -102,17 +102,20 @@ def _gammas(text: str, flag: str) -> list[GammaChoice]:
     return out
 
 
-def _node_budgets(text: str) -> list[int]:
-    """A node-budget sweep such as ``8,16,32``: whole numbers >= 1 (trees have no automatic γ)."""
-    out: list[int] = []
+def _node_budgets(text: str) -> list[GammaChoice]:
+    """A node-budget sweep such as ``8,16,auto``: whole numbers >= 1, or "auto" (each iteration's
+    budget from the measured T(k) and the running acceptance, up to AUTO_GAMMA_CAP nodes)."""
+    out: list[GammaChoice] = []
     for item in (x.strip() for x in text.split(",")):
         if not item:
             continue
-        if not item.isdigit() or int(item) < 1:
-            raise ValueError(f"--nodes: node budgets are whole numbers >= 1, e.g. 8,16,32, not {item!r}")
-        out.append(int(item))
+        if item != "auto" and (not item.isdigit() or int(item) < 1):
+            raise ValueError(
+                f"--nodes: node budgets are whole numbers >= 1 or 'auto', e.g. 8,16,auto, not {item!r}"
+            )
+        out.append("auto" if item == "auto" else int(item))
     if not out:
-        raise ValueError("--nodes: give at least one node budget, e.g. 8,16,32")
+        raise ValueError("--nodes: give at least one node budget, e.g. 8,16,auto")
     return out
 
 
@@ -153,8 +156,8 @@ def make_plan(args: Any) -> Any:
     default_gammas: list[GammaChoice] = ["auto"] if args.quick else [4, 8, 12, "auto"]
     gm = _gammas(args.gammas_model, "--gammas-model") if args.gammas_model is not None else default_gammas
     gn = _gammas(args.gammas_ngram, "--gammas-ngram") if args.gammas_ngram is not None else default_gammas
-    default_nodes = [DEFAULT_TREE_NODES] if args.quick else list(TREE_NODE_SWEEP)
-    nodes: list[int | str] = list(_node_budgets(args.nodes) if args.nodes is not None else default_nodes)
+    default_nodes: list[GammaChoice] = [DEFAULT_TREE_NODES] if args.quick else list(TREE_NODE_SWEEP)
+    nodes: list[GammaChoice] = _node_budgets(args.nodes) if args.nodes is not None else default_nodes
     repeats = _positive(args.repeats, "--repeats")
     max_new_tokens = _positive(args.max_new_tokens, "--max-new-tokens")
     if not 0 <= args.draft_confidence <= 1:
@@ -181,11 +184,10 @@ def make_plan(args: Any) -> Any:
 
 def cost_ks(plan: Any, chain_max_k: int) -> list[int]:
     """The k at which the bench times T(k): every k to ``chain_max_k``; with token trees also
-    TREE_COST_KS and each node budget + 1 (the rows a full tree's forward scores)."""
+    TREE_COST_KS and each node budget + 1 (the rows a full tree's forward scores; an automatic
+    budget's cap is AUTO_GAMMA_CAP)."""
     ks = set(range(1, chain_max_k + 1))
-    budgets = [
-        g for m in TREE_METHODS if m in plan.methods for g in plan.gammas.get(m, []) if isinstance(g, int)
-    ]
+    budgets = [gamma_fields(g)[0] for m in TREE_METHODS if m in plan.methods for g in plan.gammas.get(m, [])]
     if budgets:
         ks |= set(TREE_COST_KS) | {b + 1 for b in budgets}
     return sorted(ks)

@@ -34,23 +34,25 @@ def test_tree_methods_run_in_the_bench_and_the_json_has_their_figures(tmp_path) 
         json.dumps({"category": "code_editing", "prompt": "a = 1\nb = 2\na = 1\nb = 2\na", "chat": False})
     )
     methods = "plain,specviz_model,specviz_ngram,specviz_tree,specviz_lookup_tree,specviz_hybrid,hf_assisted"
-    argv = ["bench", "--quick", "--prompts", str(prompts), "--methods", methods, "--nodes", "6"]
+    argv = ["bench", "--quick", "--prompts", str(prompts), "--methods", methods, "--nodes", "6,auto"]
     argv += ["--gammas-model", "4", "--gammas-ngram", "4", "--max-new-tokens", "8"]
     argv += ["--target", target, "--draft", draft, "--device", "cpu", "--json", str(out)]
     assert main(argv) == 0
     data = json.loads(out.read_text())
-    entries = data["categories"]["greedy"]["code_editing"]
+    best = data["categories"]["greedy"]["code_editing"]  # each method at its best budget
+    assert set(TREE_METHODS) <= set(best) and best["specviz_model"]["speedup_vs_hf_assisted"] > 0
+    sweep = data["sweep"]["greedy"]["code_editing"]  # each method at every budget
     for method in TREE_METHODS:
-        e = entries[method]
-        assert e["gamma"] == 6  # the node budget
-        assert e["tokens_per_s"] > 0 and e["speedup"] > 0 and e["speedup_vs_hf_assisted"] > 0
-        assert e["identical"] is True  # greedy trees must reproduce plain decoding
-        assert 0 < e["nodes_per_iteration"] <= 6
-        assert e["predicted_speedup"] > 0 and e["predicted_steady_speedup"] > 0
-    assert entries["specviz_lookup_tree"]["draft_forwards_per_iteration"] == 0  # lookups are free
+        for budget in ("6", "auto"):  # the automatic node budget is measured beside the fixed one
+            e = sweep[f"{method}@{budget}"]
+            assert e["tokens_per_s"] > 0 and e["speedup"] > 0 and e["speedup_vs_hf_assisted"] > 0
+            assert e["identical"] is True  # greedy trees must reproduce plain decoding
+            assert e["predicted_speedup"] > 0 and e["predicted_steady_speedup"] > 0
+        assert 0 < sweep[f"{method}@6"]["nodes_per_iteration"] <= 6
+    assert sweep["specviz_lookup_tree@6"]["draft_forwards_per_iteration"] == 0  # lookups are free
     tree_run = next(m for m in data["measurements"] if m["method"] == "specviz_tree")
     assert 0 < tree_run["draft_forwards"] < tree_run["nodes"]  # one per depth, not one per node
-    trees = [m for m in data["measurements"] if m["method"] in TREE_METHODS]
+    trees = [m for m in data["measurements"] if m["method"] in TREE_METHODS and m["gamma"] == 6]
     assert len(trees) == 3 and all(m["nodes"] > 0 for m in trees)
     for m in trees:  # every iteration's verify, by the rows it scored: the nodes plus the root
         rows = {int(k): n for k, n in m["verify_rows"].items()}
@@ -58,14 +60,15 @@ def test_tree_methods_run_in_the_bench_and_the_json_has_their_figures(tmp_path) 
         assert sum((k - 1) * n for k, n in rows.items()) == m["nodes"]
     # T(k) reaches 64 rows for trees; every k a 6-node tree scores (7) is timed, not interpolated.
     assert len(data["costs"]["verify_s"]) == 64
-    assert {1, 7, 64} <= set(data["plan"]["cost_ks"])
+    assert {1, 7, 17, 64} <= set(data["plan"]["cost_ks"])  # 17: the automatic budget's cap + 1
     names = {t["name"] for t in data["targets"]}
     assert {"tree ≥ 1.2x hf", "tree ≥ 1.5x hf", "tree ≥ its chain", "lookup tree ≥ its chain"} <= names
     assert "hybrid prediction ±10%" in names
 
 
 @pytest.mark.parametrize(
-    ("nodes", "message"), [("auto", "whole numbers >= 1"), ("0", "whole numbers >= 1"), (",", "at least one")]
+    ("nodes", "message"),
+    [("many", "whole numbers >= 1 or 'auto'"), ("0", "whole numbers >= 1"), (",", "at least one")],
 )
 def test_bad_node_budgets_are_refused_before_any_model_loads(
     tmp_path, capsys, nodes: str, message: str
